@@ -14,6 +14,35 @@ export interface ServerConfig {
   public_url: string;
   /** Largest request body accepted on OAuth endpoints, in bytes. */
   max_body_bytes: number;
+  /** Worker processes sharing the port (node:cluster); 'auto' = one per CPU core. */
+  workers: number | 'auto';
+  /** Addresses (IPs or CIDRs) of reverse proxies whose X-Forwarded-For is believed. */
+  trusted_proxies: string[];
+  /** Seconds in-flight requests get to finish after SIGTERM. */
+  shutdown_grace: number;
+}
+
+export interface RateLimitRuleConfig {
+  /** Requests per period on average. */
+  limit: number;
+  periodSeconds: number;
+  /** Extra requests allowed at once above the steady rate. */
+  burst: number;
+}
+
+export interface RateLimitsConfig {
+  /** Proxied FHIR requests per client_id. */
+  per_client?: RateLimitRuleConfig;
+  /** Token endpoint requests per client IP. */
+  per_ip_token?: RateLimitRuleConfig;
+  /** Login form posts per client IP. */
+  per_ip_login?: RateLimitRuleConfig;
+}
+
+export interface AuditConfig {
+  enabled: boolean;
+  /** "stdout", "stderr" or a file path. */
+  destination: string;
 }
 
 export interface UpstreamConfig {
@@ -25,10 +54,22 @@ export interface UpstreamConfig {
   max_sockets: number;
 }
 
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
 export interface StoreConfig {
-  /** redis:// or rediss:// URL; absent -> embedded in-memory store. */
+  /** redis:// or rediss:// URL; absent (and no sentinels/cluster) -> embedded in-memory store. */
   url?: string;
   key_prefix: string;
+  /** Redis Sentinel: the sentinels to ask, and the name of the monitored master. */
+  sentinels?: RedisNode[];
+  sentinel_name?: string;
+  /** Redis Cluster: seed nodes. */
+  cluster_nodes?: RedisNode[];
+  /** Password for sentinel/cluster nodes (with `url`, put it in the URL). */
+  password?: string;
 }
 
 export interface TokensConfig {
@@ -37,6 +78,10 @@ export interface TokensConfig {
   signing_key_file?: string;
   /** Seconds of clock skew tolerated on exp/nbf/iat. */
   clock_skew: number;
+  /** Seconds a refresh token lives; absent -> REFRESH_TOKEN_TTL_SECONDS (authz/oauth-settings.ts). */
+  refresh_token_ttl?: number;
+  /** Seconds an authorization code may wait for redemption; absent -> 60. */
+  authorization_code_ttl?: number;
 }
 
 export interface ClientConfig {
@@ -48,6 +93,23 @@ export interface ClientConfig {
   /** Space-separated scopes the client may ever be granted. */
   scope: string;
   redirect_uris: string[];
+  /** Public keys for private_key_jwt: an inline JWK set (RFC 7517), or... */
+  jwks?: { keys: Record<string, unknown>[] };
+  /** ...an absolute http(s) URL the JWK set is fetched from. Never both. */
+  jwks_uri?: string;
+}
+
+/** A person who can sign in on the login page or with the password grant. */
+export interface UserConfig {
+  username: string;
+  /** PHC scrypt string printed by `fhir-gateway hash-password`. */
+  password_hash: string;
+  /** SMART fhirUser: the FHIR resource for this person, e.g. `Practitioner/123`. */
+  fhir_user?: string;
+  /** The patient whose record this user opens (`Patient/456`): the SMART patient launch context. */
+  patient?: string;
+  /** Space-separated resource scopes this user can ever grant to an app. */
+  scope: string;
 }
 
 export interface LoggingConfig {
@@ -62,5 +124,9 @@ export interface GatewayConfig {
   store: StoreConfig;
   tokens: TokensConfig;
   clients: ClientConfig[];
+  /** Absent when the file lists none: then nobody can sign in. */
+  users?: UserConfig[];
   logging: LoggingConfig;
+  rate_limits: RateLimitsConfig;
+  audit: AuditConfig;
 }

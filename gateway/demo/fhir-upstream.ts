@@ -74,6 +74,11 @@ export async function startFhirUpstream(options: { port?: number; host?: string 
       return;
     }
     const pathname = url.pathname.slice(BASE_PATH.length) || '/';
+    if (pathname === '/metadata' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/fhir+json; charset=utf-8' });
+      res.end(JSON.stringify(capabilityStatement(baseUrl)));
+      return;
+    }
     const query: Record<string, string | string[]> = {};
     for (const [k, v] of url.searchParams) {
       const prev = query[k];
@@ -149,6 +154,31 @@ function absolutize<T>(payload: T, baseUrl: string): T {
     }
   }
   return payload;
+}
+
+/** Medplum's router has no /metadata; a real server always does, so the upstream answers one. */
+function capabilityStatement(baseUrl: string) {
+  const types = ['Patient', 'Observation', 'Encounter', 'Condition', 'MedicationRequest', 'Practitioner', 'Organization', 'AllergyIntolerance', 'Procedure', 'DiagnosticReport'];
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-01-01',
+    kind: 'instance',
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    implementation: { description: 'In-process FHIR server (Medplum router, in-memory repository)', url: baseUrl },
+    software: { name: 'medplum-fhir-router-memory' },
+    rest: [
+      {
+        mode: 'server',
+        resource: types.map((type) => ({
+          type,
+          interaction: ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'].map((code) => ({ code })),
+        })),
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'search-system' }],
+      },
+    ],
+  };
 }
 
 function outcome(code: string, diagnostics: string) {

@@ -68,3 +68,11 @@ export interface Store {
    */
   checkAccess(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<AccessCheck>;
 }
+
+/** Thrown (or wrapped) when the store cannot answer: callers must fail closed. */
+export class StoreUnavailableError extends Error {
+  readonly storeUnavailable = true;
+  constructor(cause: unknown) {
+    super(`store unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}

@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
+import { SIGNING_ALG, type KeyRing } from './signing-keys.js';
+
+/** RFC 9068 §2.1: the media type that tells an access token from an ID token or any other JWT. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string;
+  client_id: string;
+  scope: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  /** SMART launch context: the bare Patient id. */
+  patient?: string;
+  /** SMART launch context: a reference such as Practitioner/123. */
+  fhirUser?: string;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  claims: AccessTokenClaims;
+  expiresIn: number;
+}
+
+export interface AccessTokenSettings {
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+  clockSkewSeconds: number;
+}
+
+export async function issueAccessToken(
+  keys: KeyRing,
+  settings: AccessTokenSettings,
+  subject: { sub: string; client_id: string; scope: string; patient?: string; fhirUser?: string },
+  now: number = Math.floor(Date.now() / 1000),
+): Promise<IssuedAccessToken> {
+  const claims: AccessTokenClaims = {
+    iss: settings.issuer,
+    sub: subject.sub,
+    aud: settings.audience,
+    client_id: subject.client_id,
+    scope: subject.scope,
+    jti: randomUUID(),
+    iat: now,
+    exp: now + settings.ttlSeconds,
+    ...(subject.patient !== undefined ? { patient: subject.patient } : {}),
+    ...(subject.fhirUser !== undefined ? { fhirUser: subject.fhirUser } : {}),
+  };
+  const token = await new SignJWT(claims)
+    .setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid: keys.signing.kid })
+    .sign(keys.signing.privateKey);
+  return { token, claims, expiresIn: settings.ttlSeconds };
+}
+
+export type VerifyResult = { ok: true; claims: AccessTokenClaims } | { ok: false; description: string };
+
+/**
+ * RFC 9068 §4 validation: signature with one of our keys and only the algorithm we issue
+ * (so `alg: none` and HS256-with-the-public-key are refused before any crypto), `typ`,
+ * `iss`, `aud`, `exp`/`nbf` with a small skew, and the claims the proxy relies on.
+ */
+export async function verifyAccessToken(keys: KeyRing, settings: AccessTokenSettings, token: string): Promise<VerifyResult> {
+  try {
+    const { payload } = await jwtVerify(
+      token,
+      (header: JWTHeaderParameters) => {
+        const key = header.kid ? keys.byKid.get(header.kid) : undefined;
+        if (!key) throw new UnknownKeyError();
+        return key.publicKey;
+      },
+      {
+        algorithms: [SIGNING_ALG],
+        issuer: settings.issuer,
+        audience: settings.audience,
+        typ: ACCESS_TOKEN_TYP,
+        clockTolerance: settings.clockSkewSeconds,
+        requiredClaims: ['exp', 'iat', 'jti', 'sub'],
+      },
+    );
+    if (typeof payload.scope !== 'string' || typeof payload.client_id !== 'string' || typeof payload.jti !== 'string') {
+      return { ok: false, description: 'The access token lacks scope, client_id or jti' };
+    }
+    return { ok: true, claims: payload as AccessTokenClaims };
+  } catch (err) {
+    return { ok: false, description: describeVerifyError(err) };
+  }
+}
+
+class UnknownKeyError extends Error {}
+
+function describeVerifyError(err: unknown): string {
+  if (err instanceof UnknownKeyError) return 'The access token was not signed by this gateway';
+  if (err instanceof joseErrors.JWTExpired) return 'The access token expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf' || err.claim === 'iat') return 'The access token is not valid yet';
+    if (err.claim === 'aud') return 'The access token is meant for another audience';
+    if (err.claim === 'iss') return 'The access token was issued by another server';
+    if (err.claim === 'typ') return 'The token is not an access token (typ must be at+jwt)';
+    return `The access token's ${err.claim} claim is invalid`;
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'The access token is signed with an algorithm this gateway does not issue';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'The access token signature is invalid';
+  return 'The access token is malformed';
+}

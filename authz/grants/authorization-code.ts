@@ -1,0 +1,58 @@
+import { AuthorizationCodes } from '../authorization-codes.js';
+import { OAuthError } from '../oauth-error.js';
+import { verifyCodeVerifier } from '../pkce.js';
+import { familyLifetime, tokenFamilies } from '../token-lifetimes.js';
+import { issueUserTokens } from '../user-tokens.js';
+import type { GrantHandler } from './grant-handler.js';
+
+const INVALID_CODE = 'The authorization code is invalid, expired or already used';
+
+/**
+ * RFC 6749 §4.1.3 with PKCE (RFC 7636) and the replay rule of §4.1.2: a code redeemed twice
+ * revokes every token the first redemption produced.
+ */
+export const authorizationCodeGrant: GrantHandler = {
+  grantType: 'authorization_code',
+  async handle({ client, form, runtime }) {
+    if (!form.code) throw new OAuthError('invalid_request', 'code is required');
+    if (!form.redirect_uri) throw new OAuthError('invalid_request', 'redirect_uri is required');
+
+    const codes = new AuthorizationCodes(runtime.store);
+    const families = tokenFamilies(runtime);
+    const redemption = await codes.redeem(form.code);
+    if (redemption.kind === 'replayed') {
+      await families.revoke(redemption.familyId);
+      throw new OAuthError('invalid_grant', INVALID_CODE);
+    }
+    if (redemption.kind === 'unknown') throw new OAuthError('invalid_grant', INVALID_CODE);
+
+    const code = redemption.record;
+    // Recorded before any check: a failed attempt by whoever stole the code still burns it.
+    const familyId = await families.create(client.client_id);
+    await codes.markRedeemed(redemption.hash, familyId, familyLifetime(runtime));
+
+    if (code.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'The authorization code was issued to another client');
+    if (code.redirectUri !== form.redirect_uri) throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorization request');
+    if (code.codeChallenge !== undefined) {
+      const pkce = verifyCodeVerifier(form.code_verifier, code.codeChallenge);
+      if (!pkce.ok) throw new OAuthError('invalid_grant', pkce.description);
+    } else if (form.code_verifier !== undefined) {
+      // RFC 9700 §2.1.1: a verifier without a challenge means someone is downgrading PKCE.
+      throw new OAuthError('invalid_grant', 'code_verifier sent, but the authorization request had no code_challenge');
+    }
+
+    return issueUserTokens(runtime, {
+      client,
+      subject: {
+        username: code.username,
+        ...(code.patient !== undefined ? { patient: code.patient } : {}),
+        ...(code.fhirUser !== undefined ? { fhirUser: code.fhirUser } : {}),
+      },
+      scope: code.scope,
+      grantScope: code.scope,
+      familyId,
+      ...(code.nonce !== undefined ? { nonce: code.nonce } : {}),
+      authTime: code.authTime,
+    });
+  },
+};

@@ -1,0 +1,60 @@
+import { OAuthError } from '../oauth-error.js';
+import { RefreshTokens } from '../refresh-tokens.js';
+import { capScopeForUser, narrowRefreshScope } from '../scope-grant.js';
+import { tokenFamilies } from '../token-lifetimes.js';
+import { issueUserTokens } from '../user-tokens.js';
+import { usersOf } from '../users.js';
+import type { GrantHandler } from './grant-handler.js';
+
+const INVALID_REFRESH = 'The refresh token is invalid, expired or revoked';
+
+/**
+ * RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every use returns a new refresh token, and
+ * presenting one that was already rotated revokes the whole family.
+ */
+export const refreshTokenGrant: GrantHandler = {
+  grantType: 'refresh_token',
+  async handle({ client, form, runtime }) {
+    if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
+    const refreshTokens = new RefreshTokens(runtime.store);
+    const families = tokenFamilies(runtime);
+
+    // Ownership is checked before the token is used up, so another client cannot burn it.
+    const peeked = await refreshTokens.peek(form.refresh_token);
+    if (peeked.kind === 'active' && peeked.record.clientId !== client.client_id) {
+      throw new OAuthError('invalid_grant', 'The refresh token was issued to another client');
+    }
+    const found = peeked.kind === 'active' ? await refreshTokens.consume(form.refresh_token) : peeked;
+    if (found.kind === 'reused') {
+      await families.revoke(found.familyId);
+      throw new OAuthError('invalid_grant', 'The refresh token was already used; every token of this grant is now revoked');
+    }
+    if (found.kind === 'unknown') throw new OAuthError('invalid_grant', INVALID_REFRESH);
+
+    const record = found.record;
+    if (await families.isRevoked(record.familyId)) throw new OAuthError('invalid_grant', INVALID_REFRESH);
+    const user = usersOf(runtime.config).find(record.username);
+    if (!user) throw new OAuthError('invalid_grant', 'The user of this grant no longer exists');
+
+    // Narrower on request, never wider; and never more than the user may grant today.
+    const scope = capScopeForUser(narrowRefreshScope(form.scope, record.scope), user);
+    const body = await issueUserTokens(runtime, {
+      client,
+      subject: {
+        username: record.username,
+        ...(record.patient !== undefined ? { patient: record.patient } : {}),
+        ...(record.fhirUser !== undefined ? { fhirUser: record.fhirUser } : {}),
+      },
+      scope,
+      grantScope: record.scope,
+      familyId: record.familyId,
+      ...(record.authTime !== undefined ? { authTime: record.authTime } : {}),
+    });
+    // A revocation that raced with this refresh must also catch what was just issued.
+    if (await families.isRevoked(record.familyId)) {
+      await families.revoke(record.familyId);
+      throw new OAuthError('invalid_grant', INVALID_REFRESH);
+    }
+    return body;
+  },
+};

@@ -1,0 +1,282 @@
+/**
+ * `npm run bench`: the gateway against a bare http-proxy, on one machine, in one run, with the
+ * rows measured in alternating rounds (a,b,c,d,e,token, a,b,c,...) so that machine drift hits
+ * every row alike. Each server under test runs in its own child process; autocannon runs here.
+ *
+ * Environment knobs (defaults give a run of about 2.5 minutes on 2 cores):
+ *   BENCH_ROUNDS=3  BENCH_WARMUP=1  BENCH_SECONDS=4  BENCH_CONNECTIONS=50
+ *   BENCH_TOKENS=10000  BENCH_RSS_SECONDS=10 (the second RSS run is twice as long)
+ *   BENCH_GATEWAY_LOG=warn | info-devnull    BENCH_ROWS=a,b,c,d,e,token (subset)
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { startChild, type ServerChild } from './children.js';
+import { runLoad, type LoadSpec } from './load.js';
+import { diffCalls, perRequest, RedisStats } from './redis-stats.js';
+import { evaluateTargets, machineInfo, renderTable, summarize, type RoundRecord, type RowId, type RowReport, type RssReport } from './report.js';
+
+const env = (name: string, fallback: number) => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+};
+const ROUNDS = Math.min(10, env('BENCH_ROUNDS', 3));
+const WARMUP = Math.min(10, env('BENCH_WARMUP', 1));
+const SECONDS = Math.min(60, env('BENCH_SECONDS', 4));
+const CONNECTIONS = Math.min(500, env('BENCH_CONNECTIONS', 50));
+const TOKENS = Math.min(20_000, env('BENCH_TOKENS', 10_000));
+const RSS_SECONDS = Math.min(120, env('BENCH_RSS_SECONDS', 10));
+const GATEWAY_LOG = process.env.BENCH_GATEWAY_LOG === 'info-devnull' ? 'info-devnull' : 'warn';
+const ONLY = new Set((process.env.BENCH_ROWS ?? 'a,b,c,d,e,token,rss').split(',').map((s) => s.trim()));
+/** Whole-run watchdog: nothing below may keep the bench alive longer than this. */
+const WATCHDOG_MS = 8 * 60_000;
+
+const FHIR_PATH = '/Patient?name=smith&_count=10';
+const CLIENT_ID = 'bench-backend';
+const CLIENT_SECRET = 'bench-secret-0123456789abcdef';
+
+const children: ServerChild[] = [];
+let redis: { url: string; stop(): Promise<void> } | undefined;
+let redisStats: RedisStats | undefined;
+
+async function cleanup(): Promise<void> {
+  await Promise.allSettled(children.map((c) => c.stop()));
+  await redisStats?.close();
+  await redis?.stop().catch(() => undefined);
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: still running after ${WATCHDOG_MS / 1000}s, giving up`);
+  void cleanup().finally(() => process.exit(2));
+}, WATCHDOG_MS);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => void cleanup().finally(() => process.exit(130)));
+}
+
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+
+async function tryStart(name: string, script: string, args: string[]): Promise<ServerChild | string> {
+  try {
+    const child = await startChild(name, script, args);
+    children.push(child);
+    return child;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+async function status(url: string, init: RequestInit = {}): Promise<number> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const notes: string[] = [];
+  notes.push(
+    `gateway logging: level ${GATEWAY_LOG === 'warn' ? "'warn' (no request log lines)" : "'info' written to /dev/null (request log on)"}; ` +
+      `${CONNECTIONS} connections; ${ROUNDS} alternating rounds of ${WARMUP}s warm-up + ${SECONDS}s measured; medians shown, x (b) = median of per-round ratios`,
+  );
+
+  // --- Redis (a throwaway redis-server on a free port) ---
+  let redisProblem: string | undefined;
+  const wantRedis = ['c', 'd', 'token', 'rss'].some((r) => ONLY.has(r));
+  if (wantRedis) {
+    try {
+      const { startRedisServer } = await import('../test/support/redis-server.js');
+      redis = await startRedisServer();
+      redisStats = new RedisStats(redis.url);
+      await redisStats.connect();
+    } catch (err) {
+      redisProblem = `no Redis: ${(err as Error).message}`;
+      log(redisProblem);
+    }
+  }
+
+  // --- Servers under test, each in its own process ---
+  const upstream = await startChild('upstream', 'upstream', []);
+  children.push(upstream);
+  const upstreamBase = `${upstream.url}/fhir`;
+  const gwArgs = ['--upstream', upstreamBase, '--log', GATEWAY_LOG];
+  const [bare, gwRedis, gwMemory, gwProbe] = await Promise.all([
+    ONLY.has('b') || true ? tryStart('bare-proxy', 'bare-proxy', ['--upstream', upstreamBase]) : Promise.resolve('not selected'),
+    redis && ['c', 'd', 'token', 'rss'].some((r) => ONLY.has(r))
+      ? tryStart('gateway-redis', 'gateway', [...gwArgs, '--redis', redis.url])
+      : Promise.resolve(redisProblem ?? 'not selected'),
+    ONLY.has('e') ? tryStart('gateway-memory', 'gateway', gwArgs) : Promise.resolve('not selected'),
+    // Rate-limit probe: same gateway, a limit of 1 request/min, to see whether startGateway enforces it.
+    ['c', 'd', 'e'].some((r) => ONLY.has(r)) ? tryStart('gateway-probe', 'gateway', [...gwArgs, '--per-client', '1/min', '--burst', '0']) : Promise.resolve('not selected'),
+  ]);
+  for (const [name, c] of [['bare-proxy', bare], ['gateway-redis', gwRedis], ['gateway-memory', gwMemory], ['gateway-probe', gwProbe]] as const) {
+    if (typeof c === 'string' && c !== 'not selected') log(`${name} unavailable: ${c.split('\n')[0]}`);
+  }
+  log(`servers up after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+
+  // --- Tokens ---
+  let tokens: string[] = [];
+  let memoryToken: string | undefined;
+  if (typeof gwRedis !== 'string') {
+    const t = Date.now();
+    tokens = await gwRedis.request<string[]>('mint', { count: TOKENS }, 120_000);
+    log(`minted ${tokens.length} tokens in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+  }
+  if (typeof gwMemory !== 'string') memoryToken = (await gwMemory.request<string[]>('mint', { count: 1 }))[0];
+
+  // --- Rate limit enforced? ---
+  let rateLimit = 'unknown (probe gateway did not start)';
+  if (typeof gwProbe !== 'string') {
+    const [probeToken] = await gwProbe.request<string[]>('mint', { count: 1 });
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) codes.push(await status(gwProbe.url + FHIR_PATH, { headers: { authorization: `Bearer ${probeToken}` } }));
+    rateLimit = codes.includes(429) ? 'enforced' : codes.every((c) => c === 200) ? 'not yet enforced' : `unclear (probe statuses ${codes.join(',')})`;
+    await gwProbe.stop();
+    children.splice(children.indexOf(gwProbe), 1);
+  }
+  notes.push(`rate limit (per_client, checked with a 1/min probe gateway): ${rateLimit}` + (rateLimit === 'enforced' ? '; bench gateways run with 1000000/s so it is checked but never refuses' : ''));
+
+  // --- Rows ---
+  const basic = 'Basic ' + Buffer.from(`${encodeURIComponent(CLIENT_ID)}:${encodeURIComponent(CLIENT_SECRET)}`).toString('base64');
+  let rot = 0;
+  interface RowDef {
+    report: RowReport;
+    server?: ServerChild;
+    spec?: Omit<LoadSpec, 'connections' | 'warmupSeconds' | 'measureSeconds'>;
+    redisCounted: boolean;
+  }
+  const skip = (c: ServerChild | string | undefined, extra?: string): string | undefined =>
+    extra ?? (c === undefined ? 'server not started' : typeof c === 'string' ? c.split('\n')[0] : undefined);
+  const row = (id: RowId, label: string, server: ServerChild | string | undefined, spec: RowDef['spec'], redisCounted = false, unit: 'req/s' | 'tokens/s' = 'req/s', extraSkip?: string): RowDef => {
+    const skipped = !ONLY.has(id) ? 'not selected (BENCH_ROWS)' : skip(server, extraSkip);
+    return {
+      report: { id, label, unit, rounds: [], ...(skipped ? { skipped } : {}) },
+      ...(typeof server !== 'string' && server && !skipped ? { server, spec } : {}),
+      redisCounted,
+    };
+  };
+  const rows: RowDef[] = [
+    row('a', 'direct upstream (node:http, ~1 KB Bundle)', upstream, { url: upstreamBase, path: '/fhir' + FHIR_PATH }),
+    row('b', 'bare http-proxy, keep-alive, no auth (baseline)', bare, { url: typeof bare === 'string' ? '' : bare.url, path: '/fhir' + FHIR_PATH }),
+    row('c', 'gateway, Redis store, all checks, 1 token', gwRedis, {
+      url: typeof gwRedis === 'string' ? '' : gwRedis.url,
+      path: FHIR_PATH,
+      headers: { authorization: `Bearer ${tokens[0]}` },
+    }, true),
+    row('d', `gateway, Redis store, ${TOKENS} distinct tokens rotating`, gwRedis, {
+      url: typeof gwRedis === 'string' ? '' : gwRedis.url,
+      path: FHIR_PATH,
+      rotate: () => ({ authorization: `Bearer ${tokens[rot++ % tokens.length]}` }),
+    }, true),
+    row('e', 'gateway, embedded store, all checks, 1 token', gwMemory, {
+      url: typeof gwMemory === 'string' ? '' : gwMemory.url,
+      path: FHIR_PATH,
+      headers: { authorization: `Bearer ${memoryToken}` },
+    }),
+    row('token', 'token endpoint, client_credentials (Redis store)', gwRedis, {
+      url: typeof gwRedis === 'string' ? '' : gwRedis.url,
+      path: '/oauth/token',
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&scope=system%2FPatient.rs',
+    }, false, 'tokens/s'),
+  ];
+
+  // Sanity: every row must answer 2xx once before it is measured.
+  for (const r of rows) {
+    if (!r.server || !r.spec) continue;
+    const headers = { ...(r.spec.headers ?? {}), ...(r.spec.rotate?.() ?? {}) };
+    const code = await status(r.spec.url + r.spec.path, { method: r.spec.method ?? 'GET', headers, ...(r.spec.body ? { body: r.spec.body } : {}) }).catch(
+      (err: Error) => err.message as unknown as number,
+    );
+    if (code !== 200) {
+      r.report.skipped = `sanity request answered ${code}`;
+      delete r.server;
+      log(`row (${r.report.id}) skipped: ${r.report.skipped}`);
+    }
+  }
+
+  const serverOf = (r: RowDef) => (r.report.id === 'a' ? upstream : r.server!);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const r of rows) {
+      if (!r.server || !r.spec) continue;
+      const server = serverOf(r);
+      const cpuBefore = await server.request<NodeJS.CpuUsage>('cpu');
+      const redisBefore = r.redisCounted && redisStats ? await redisStats.commandCalls() : undefined;
+      const result = await runLoad({ ...r.spec, connections: CONNECTIONS, warmupSeconds: WARMUP, measureSeconds: SECONDS });
+      const cpuAfter = await server.request<NodeJS.CpuUsage>('cpu');
+      const record: RoundRecord = { ...result, round };
+      const cpuUs = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system;
+      if (result.totalResponses > 0) record.serverCpuUsPerRequest = cpuUs / result.totalResponses;
+      if (redisBefore && redisStats) {
+        const per = perRequest(diffCalls(redisBefore, await redisStats.commandCalls()), result.totalResponses);
+        record.redisCmdsPerRequest = per.total;
+        record.redisByCommand = per.byCommand;
+      }
+      r.report.rounds.push(record);
+      log(
+        `round ${round}/${ROUNDS} (${r.report.id}) ${Math.round(result.rps)} ${r.report.unit}, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms` +
+          (result.non2xx || result.errors ? `, non-2xx ${result.non2xx}, errors ${result.errors} ${JSON.stringify(result.statusCodes)}` : ''),
+      );
+    }
+  }
+
+  // --- RSS: a long run with TOKENS distinct tokens, then one twice as long (same process) ---
+  const rss: RssReport = { tokens: tokens.length, shortSeconds: RSS_SECONDS, longSeconds: RSS_SECONDS * 2 };
+  const dRow = rows.find((r) => r.report.id === 'd');
+  if (!ONLY.has('rss')) rss.skipped = 'not selected (BENCH_ROWS)';
+  else if (typeof gwRedis === 'string' || !dRow?.spec || !dRow.server) rss.skipped = typeof gwRedis === 'string' ? gwRedis.split('\n')[0] : 'row (d) unavailable';
+  else {
+    tokens.length; // the rotation below reuses row (d)'s spec
+    const sample = () => gwRedis.request<{ rss: number; heapUsed: number }>('rss');
+    rss.beforeRss = (await sample()).rss;
+    const short = await runLoad({ ...dRow.spec, connections: CONNECTIONS, warmupSeconds: 0.001, measureSeconds: RSS_SECONDS });
+    const s1 = await sample();
+    log(`RSS after ${RSS_SECONDS}s: ${(s1.rss / 1048576).toFixed(1)} MB`);
+    const long = await runLoad({ ...dRow.spec, connections: CONNECTIONS, warmupSeconds: 0.001, measureSeconds: RSS_SECONDS * 2 });
+    const s2 = await sample();
+    log(`RSS after a further ${RSS_SECONDS * 2}s: ${(s2.rss / 1048576).toFixed(1)} MB`);
+    Object.assign(rss, {
+      afterShortRss: s1.rss,
+      afterLongRss: s2.rss,
+      afterShortHeap: s1.heapUsed,
+      afterLongHeap: s2.heapUsed,
+      shortRps: short.rps,
+      longRps: long.rps,
+      changePercent: ((s2.rss - s1.rss) / s1.rss) * 100,
+    });
+  }
+
+  // --- Report ---
+  const reports = rows.map((r) => r.report);
+  summarize(reports);
+  const targets = evaluateTargets(reports, rss);
+  const redisVersion = redisStats ? await redisStats.version().catch(() => 'unknown') : undefined;
+  const elapsed = (Date.now() - t0) / 1000;
+  notes.push(`total bench time ${elapsed.toFixed(0)}s`);
+  const table = renderTable(reports, rss, targets, notes);
+  process.stdout.write('\n' + table + '\n');
+
+  const json = {
+    machine: machineInfo(redisVersion ? { redis: redisVersion } : {}),
+    settings: { rounds: ROUNDS, warmup_seconds: WARMUP, measure_seconds: SECONDS, connections: CONNECTIONS, tokens: TOKENS, rss_seconds: RSS_SECONDS, gateway_log: GATEWAY_LOG, fhir_path: FHIR_PATH },
+    rate_limit: rateLimit,
+    rows: reports,
+    rss,
+    targets,
+    notes,
+    elapsed_seconds: Math.round(elapsed),
+  };
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  await mkdir(dir, { recursive: true });
+  await writeFile(dir + 'latest.json', JSON.stringify(json, null, 2) + '\n');
+  log(`wrote bench/results/latest.json`);
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error('bench failed:', err);
+  process.exitCode = 1;
+} finally {
+  clearTimeout(watchdog);
+  await cleanup();
+}

@@ -1,0 +1,467 @@
+/**
+ * The single source of truth for what a gateway YAML file may contain: a JSON Schema
+ * (structure, types, defaults) plus the cross-field rules JSON Schema expresses badly.
+ *
+ * To add a section: write a small sub-schema below, list it in `configSchema.properties`,
+ * and (if it needs them) add its cross-field rules to `sectionRules`. Mark duration fields
+ * with `duration(...)` and fields whose values must never be echoed in messages with
+ * `secret: true`.
+ */
+import { Ajv, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
+import type { ClientConfig, GatewayConfig, ServerConfig, StoreConfig, UpstreamConfig, UserConfig } from './types.js';
+import { parseDuration } from './durations.js';
+import { isValidPasswordHash } from '../authz/password-hash.js';
+
+// ---------------------------------------------------------------------------------------
+// Schema vocabulary
+// ---------------------------------------------------------------------------------------
+
+/** A field written as `30s`/`5m`/`1h`/`30d` (or bare seconds); the validator turns it into seconds. */
+function duration(defaultValue?: string) {
+  return defaultValue === undefined ? { duration: true } : { duration: true, default: defaultValue };
+}
+
+const nonEmptyString = { type: 'string', minLength: 1 } as const;
+
+export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'implicit', 'password', 'refresh_token'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+// ---------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------
+
+const serverSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['public_url'],
+  properties: {
+    host: { ...nonEmptyString, default: '0.0.0.0' },
+    // 0 asks the OS for a free port, which tests and demos rely on.
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+    public_url: nonEmptyString,
+    max_body_bytes: { type: 'integer', minimum: 1, default: 65536 },
+    workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 256 }, { const: 'auto' }], default: 1 },
+    trusted_proxies: { type: 'array', items: nonEmptyString, default: [] },
+    shutdown_grace: duration('10s'),
+  },
+} as const;
+
+const upstreamSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    url: nonEmptyString,
+    timeout: duration('30s'),
+    max_sockets: { type: 'integer', minimum: 1, default: 256 },
+  },
+} as const;
+
+const storeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    // May carry a password (redis://:pw@host), so it is never quoted back in messages.
+    url: { ...nonEmptyString, secret: true },
+    key_prefix: { type: 'string', default: 'fhirgw:' },
+    sentinels: { type: 'array', minItems: 1, items: redisNodeSchema() },
+    sentinel_name: nonEmptyString,
+    cluster_nodes: { type: 'array', minItems: 1, items: redisNodeSchema() },
+    password: { ...nonEmptyString, secret: true },
+  },
+} as const;
+
+function redisNodeSchema() {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['host', 'port'],
+    properties: { host: nonEmptyString, port: { type: 'integer', minimum: 1, maximum: 65535 } },
+  } as const;
+}
+
+/** `600/min`, or `{ rate: 600/min, burst: 50 }`; the validator turns either into { limit, periodSeconds, burst }. */
+const rateRuleSchema = { rateRule: true } as const;
+
+const rateLimitsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    per_client: rateRuleSchema,
+    per_ip_token: rateRuleSchema,
+    per_ip_login: rateRuleSchema,
+  },
+} as const;
+
+const auditSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    enabled: { type: 'boolean', default: true },
+    destination: { ...nonEmptyString, default: 'stdout' },
+  },
+} as const;
+
+const tokensSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    access_token_ttl: duration('1h'),
+    signing_key_file: nonEmptyString,
+    clock_skew: duration('30s'),
+    // No schema defaults: the code applies them (authz/oauth-settings.ts), which keeps a
+    // config that does not use refresh tokens or codes free of settings it never needed.
+    refresh_token_ttl: duration(),
+    authorization_code_ttl: duration(),
+  },
+} as const;
+
+// JWK members vary by key type (RSA, EC, OKP, ...) and are checked when the key is
+// imported, so this is the one place where unknown keys are allowed.
+const jwkSchema = {
+  type: 'object',
+  required: ['kty'],
+  properties: { kty: nonEmptyString },
+} as const;
+
+const jwksSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['keys'],
+  properties: { keys: { type: 'array', minItems: 1, items: jwkSchema } },
+} as const;
+
+const clientSchema = {
+  type: 'object',
+  additionalProperties: false,
+  // `scope` has no default on purpose: what a client may be granted must be written down.
+  required: ['client_id', 'scope'],
+  properties: {
+    client_id: nonEmptyString,
+    client_name: { type: 'string' },
+    client_secret: { ...nonEmptyString, secret: true },
+    token_endpoint_auth_method: { enum: TOKEN_ENDPOINT_AUTH_METHODS, default: 'client_secret_basic' },
+    grant_types: {
+      type: 'array',
+      minItems: 1,
+      uniqueItems: true,
+      items: { enum: GRANT_TYPES },
+      default: ['client_credentials'],
+    },
+    scope: { type: 'string' },
+    redirect_uris: { type: 'array', items: { type: 'string' }, default: [] },
+    jwks: jwksSchema,
+    jwks_uri: nonEmptyString,
+  },
+} as const;
+
+const userSchema = {
+  type: 'object',
+  additionalProperties: false,
+  // `scope` has no default for the same reason as a client's.
+  required: ['username', 'password_hash', 'scope'],
+  properties: {
+    username: nonEmptyString,
+    // Not a secret as such, but offline guessing starts from it: never quote it back.
+    password_hash: { ...nonEmptyString, secret: true },
+    fhir_user: nonEmptyString,
+    patient: nonEmptyString,
+    scope: { type: 'string' },
+  },
+} as const;
+
+const loggingSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    level: { enum: LOG_LEVELS, default: 'info' },
+  },
+} as const;
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['server', 'upstream'],
+  properties: {
+    server: serverSchema,
+    upstream: upstreamSchema,
+    store: storeSchema,
+    tokens: tokensSchema,
+    clients: { type: 'array', items: clientSchema, default: [] },
+    users: { type: 'array', items: userSchema },
+    logging: loggingSchema,
+    rate_limits: rateLimitsSchema,
+    audit: auditSchema,
+  },
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// Validator
+// ---------------------------------------------------------------------------------------
+
+const durationKeyword: FuncKeywordDefinition = {
+  keyword: 'duration',
+  schemaType: 'boolean',
+  // Rewrites `1h` to 3600 in place, so the validated object already holds seconds.
+  modifying: true,
+  validate(enabled: boolean, data: unknown, _parentSchema, dataContext) {
+    if (!enabled) return true;
+    const seconds = parseDuration(data);
+    if (seconds === undefined || dataContext === undefined) return false;
+    dataContext.parentData[dataContext.parentDataProperty] = seconds;
+    return true;
+  },
+};
+
+const RATE_PERIODS: Record<string, number> = { s: 1, sec: 1, second: 1, m: 60, min: 60, minute: 60, h: 3600, hour: 3600, d: 86400, day: 86400 };
+
+export function parseRate(value: unknown): { limit: number; periodSeconds: number } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^\s*(\d+)\s*\/\s*([a-z]+)\s*$/.exec(value);
+  const period = match ? RATE_PERIODS[match[2]!] : undefined;
+  const limit = match ? Number(match[1]) : 0;
+  return period && limit > 0 ? { limit, periodSeconds: period } : undefined;
+}
+
+const rateRuleKeyword: FuncKeywordDefinition = {
+  keyword: 'rateRule',
+  schemaType: 'boolean',
+  modifying: true,
+  errors: true,
+  validate: Object.assign(
+    function validateRate(enabled: boolean, data: unknown, _parentSchema: unknown, dataContext?: { parentData: any; parentDataProperty: string | number }) {
+      if (!enabled) return true;
+      const fail = (message: string) => {
+        (validateRate as unknown as { errors: object[] }).errors = [{ keyword: 'rateRule', message, params: {} }];
+        return false;
+      };
+      let rate = parseRate(data);
+      let burst = 0;
+      if (!rate && data !== null && typeof data === 'object' && !Array.isArray(data)) {
+        const { rate: r, burst: b, ...rest } = data as Record<string, unknown>;
+        const unknown = Object.keys(rest);
+        if (unknown.length > 0) return fail(`unknown key ${unknown[0]} (allowed: rate, burst)`);
+        rate = parseRate(r);
+        if (b !== undefined && (!Number.isInteger(b) || (b as number) < 0)) return fail('expected burst to be an integer >= 0');
+        burst = (b as number | undefined) ?? 0;
+      }
+      if (!rate || dataContext === undefined) return fail('expected a rate like 600/min, 10/s or 1000/hour, or { rate: 600/min, burst: 50 }');
+      dataContext.parentData[dataContext.parentDataProperty] = { ...rate, burst };
+      return true;
+    },
+    { errors: [] as object[] },
+  ),
+};
+
+/**
+ * Compiles a fresh validator. Ajv validators keep the last run's errors on the function
+ * object, so one is made per load rather than shared at module level.
+ */
+export function compileConfigValidator(): ValidateFunction {
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+  ajv.addKeyword(durationKeyword);
+  ajv.addKeyword(rateRuleKeyword);
+  ajv.addKeyword({ keyword: 'secret', schemaType: 'boolean' });
+  return ajv.compile(configSchema);
+}
+
+// ---------------------------------------------------------------------------------------
+// Cross-field rules
+// ---------------------------------------------------------------------------------------
+
+export interface ConfigProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/** The validated document: GatewayConfig before the loader adds `source`. */
+export type ValidatedConfig = Omit<GatewayConfig, 'source' | 'clients'> & {
+  clients: ClientConfig[];
+  users?: UserConfig[];
+};
+
+type SectionRules = { [Section in keyof ValidatedConfig]?: (section: ValidatedConfig[Section]) => ConfigProblem[] };
+
+/**
+ * Rules per top-level section. The loader runs a section's rule only when that section
+ * passed the schema, so each rule may trust the types.
+ */
+export const sectionRules: SectionRules = {
+  server: (server: ServerConfig) => httpUrlProblems(['server', 'public_url'], server.public_url),
+  store: (store: StoreConfig) => [
+    ...(store.url === undefined || /^rediss?:\/\//.test(store.url) ? [] : [{ path: ['store', 'url'], message: 'expected a redis:// or rediss:// URL' }]),
+    ...storeTopologyProblems(store),
+  ],
+  upstream: (upstream: UpstreamConfig) => [
+    ...httpUrlProblems(['upstream', 'url'], upstream.url),
+    ...atLeastOneSecond(['upstream', 'timeout'], upstream.timeout),
+  ],
+  tokens: (tokens) => [
+    ...atLeastOneSecond(['tokens', 'access_token_ttl'], tokens.access_token_ttl),
+    ...(tokens.refresh_token_ttl === undefined ? [] : atLeastOneSecond(['tokens', 'refresh_token_ttl'], tokens.refresh_token_ttl)),
+    ...(tokens.authorization_code_ttl === undefined
+      ? []
+      : [
+          ...atLeastOneSecond(['tokens', 'authorization_code_ttl'], tokens.authorization_code_ttl),
+          // RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED".
+          ...(tokens.authorization_code_ttl > 600 ? [{ path: ['tokens', 'authorization_code_ttl'], message: 'expected at most 10m' }] : []),
+        ]),
+  ],
+  clients: (clients) => [
+    ...duplicateClientIdProblems(clients),
+    ...clients.flatMap((client, index) => clientProblems(client, ['clients', index])),
+  ],
+  users: (users) => [
+    ...duplicateUsernameProblems(users ?? []),
+    ...(users ?? []).flatMap((user, index) => userProblems(user, ['users', index])),
+  ],
+};
+
+/** SMART fhirUser may be one of these types ("Scopes and Launch Context", fhirUser). */
+const FHIR_USER_REFERENCE = /^(Practitioner|PractitionerRole|Patient|RelatedPerson|Person)\/[A-Za-z0-9\-.]{1,64}$/;
+const PATIENT_REFERENCE = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
+
+function userProblems(user: UserConfig, at: (string | number)[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!isValidPasswordHash(user.password_hash)) {
+    problems.push({ path: [...at, 'password_hash'], message: 'expected a hash printed by `fhir-gateway hash-password` ($scrypt$ln=...)' });
+  }
+  if (user.fhir_user !== undefined && !FHIR_USER_REFERENCE.test(user.fhir_user)) {
+    problems.push({
+      path: [...at, 'fhir_user'],
+      message: `expected a reference such as Practitioner/123 (Practitioner, PractitionerRole, Patient, RelatedPerson or Person) (got ${JSON.stringify(user.fhir_user)})`,
+    });
+  }
+  if (user.patient !== undefined && !PATIENT_REFERENCE.test(user.patient)) {
+    problems.push({ path: [...at, 'patient'], message: `expected a reference such as Patient/456 (got ${JSON.stringify(user.patient)})` });
+  }
+  if (!isScopeList(user.scope)) {
+    problems.push({ path: [...at, 'scope'], message: `expected scope tokens separated by single spaces (got ${JSON.stringify(user.scope)})` });
+  }
+  return problems;
+}
+
+function duplicateUsernameProblems(users: UserConfig[]): ConfigProblem[] {
+  const firstIndexByName = new Map<string, number>();
+  const problems: ConfigProblem[] = [];
+  users.forEach((user, index) => {
+    const firstIndex = firstIndexByName.get(user.username);
+    if (firstIndex === undefined) {
+      firstIndexByName.set(user.username, index);
+    } else {
+      problems.push({
+        path: ['users', index, 'username'],
+        message: `duplicate username ${JSON.stringify(user.username)} (already used by users[${firstIndex}])`,
+      });
+    }
+  });
+  return problems;
+}
+
+function storeTopologyProblems(store: StoreConfig): ConfigProblem[] {
+  const kinds = [store.url && 'url', store.sentinels && 'sentinels', store.cluster_nodes && 'cluster_nodes'].filter(Boolean);
+  const problems: ConfigProblem[] = [];
+  if (kinds.length > 1) problems.push({ path: ['store'], message: `use only one of url, sentinels, cluster_nodes (got ${kinds.join(', ')})` });
+  if (store.sentinels && !store.sentinel_name) problems.push({ path: ['store', 'sentinel_name'], message: 'required with sentinels (the monitored master name)' });
+  if (store.sentinel_name && !store.sentinels) problems.push({ path: ['store', 'sentinel_name'], message: 'only meaningful with sentinels' });
+  return problems;
+}
+
+/** Rules that span sections. */
+export function crossSectionProblems(config: ValidatedConfig): ConfigProblem[] {
+  const embedded = !config.store.url && !config.store.sentinels && !config.store.cluster_nodes;
+  if (embedded && config.server.workers !== 1) {
+    return [{ path: ['server', 'workers'], message: 'more than one worker needs a shared store (set store.url): workers could not share the embedded store' }];
+  }
+  return [];
+}
+
+const SECRET_AUTH_METHODS: ReadonlySet<string> = new Set(['client_secret_basic', 'client_secret_post']);
+const REDIRECTING_GRANT_TYPES = ['authorization_code', 'implicit'] as const;
+
+function clientProblems(client: ClientConfig, at: (string | number)[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const method = client.token_endpoint_auth_method;
+
+  if (SECRET_AUTH_METHODS.has(method) && client.client_secret === undefined) {
+    problems.push({ path: [...at, 'client_secret'], message: `required when token_endpoint_auth_method is ${method}` });
+  }
+  if (method === 'none' && client.client_secret !== undefined) {
+    problems.push({ path: [...at, 'client_secret'], message: 'not allowed when token_endpoint_auth_method is none' });
+  }
+  if (method === 'private_key_jwt' && client.jwks === undefined && client.jwks_uri === undefined) {
+    problems.push({ path: at, message: 'token_endpoint_auth_method private_key_jwt needs jwks or jwks_uri' });
+  }
+  // RFC 7591 section 2: the two must not both be present.
+  if (client.jwks !== undefined && client.jwks_uri !== undefined) {
+    problems.push({ path: [...at, 'jwks_uri'], message: 'not allowed together with jwks' });
+  }
+  if (client.jwks_uri !== undefined) problems.push(...httpUrlProblems([...at, 'jwks_uri'], client.jwks_uri));
+
+  for (const grantType of REDIRECTING_GRANT_TYPES) {
+    if (client.grant_types.includes(grantType) && client.redirect_uris.length === 0) {
+      problems.push({ path: [...at, 'redirect_uris'], message: `at least one entry is required for grant type ${grantType}` });
+    }
+  }
+  client.redirect_uris.forEach((uri, index) => {
+    if (!isAbsoluteUriWithoutFragment(uri)) {
+      problems.push({
+        path: [...at, 'redirect_uris', index],
+        message: `expected an absolute URI without a fragment (got ${JSON.stringify(uri)})`,
+      });
+    }
+  });
+  if (!isScopeList(client.scope)) {
+    problems.push({ path: [...at, 'scope'], message: `expected scope tokens separated by single spaces (got ${JSON.stringify(client.scope)})` });
+  }
+  return problems;
+}
+
+function duplicateClientIdProblems(clients: ClientConfig[]): ConfigProblem[] {
+  const firstIndexById = new Map<string, number>();
+  const problems: ConfigProblem[] = [];
+  clients.forEach((client, index) => {
+    const firstIndex = firstIndexById.get(client.client_id);
+    if (firstIndex === undefined) {
+      firstIndexById.set(client.client_id, index);
+    } else {
+      problems.push({
+        path: ['clients', index, 'client_id'],
+        message: `duplicate client_id ${JSON.stringify(client.client_id)} (already used by clients[${firstIndex}])`,
+      });
+    }
+  });
+  return problems;
+}
+
+function httpUrlProblems(path: (string | number)[], value: string): ConfigProblem[] {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  const acceptable =
+    url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:') && url.search === '' && url.hash === '' && !value.includes('#');
+  return acceptable
+    ? []
+    : [{ path, message: `expected an absolute http(s) URL without query or fragment (got ${JSON.stringify(value)})` }];
+}
+
+function atLeastOneSecond(path: (string | number)[], seconds: number): ConfigProblem[] {
+  return seconds >= 1 ? [] : [{ path, message: 'expected a duration of at least 1s (got 0)' }];
+}
+
+function isAbsoluteUriWithoutFragment(uri: string): boolean {
+  // `new URL` requires a scheme, which is what makes a URI absolute; custom schemes of
+  // native apps (com.example.app:/callback) are fine.
+  return URL.canParse(uri) && !uri.includes('#');
+}
+
+// RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces.
+const SCOPE_LIST_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/;
+
+function isScopeList(scope: string): boolean {
+  return SCOPE_LIST_PATTERN.test(scope);
+}

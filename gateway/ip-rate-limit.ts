@@ -1,0 +1,32 @@
+import type { Context, Next } from 'koa';
+import type { RateLimitRuleConfig } from '../config/types.js';
+import { OAuthError } from '../authz/oauth-error.js';
+import { setRateLimitHeaders } from './rate-limit-response.js';
+import type { Store } from './store/store.js';
+
+/**
+ * Per-client-IP limit on an OAuth endpoint (token endpoint, login form). Over the limit: 429
+ * with Retry-After and an RFC 6749-style JSON error. A store outage is an error (the endpoint
+ * then answers 503 temporarily_unavailable), never a silent pass.
+ */
+export function ipRateLimit(options: {
+  name: string;
+  rule: () => RateLimitRuleConfig | undefined;
+  store: () => Store;
+  onReject?: (name: string) => void;
+}) {
+  return async (ctx: Context, next: Next) => {
+    const rule = options.rule();
+    if (!rule) return next();
+    const result = await options.store().rateLimit(`${options.name}:${ctx.ip}`, rule);
+    setRateLimitHeaders(ctx, result);
+    if (!result.allowed) {
+      options.onReject?.(options.name);
+      throw new OAuthError('temporarily_unavailable', 'Too many requests from this address; retry later', {
+        status: 429,
+        headers: { 'Retry-After': String(Math.max(1, Math.ceil(result.retryAfterSeconds))) },
+      });
+    }
+    return next();
+  };
+}
