@@ -17,11 +17,10 @@ export function sendErrorPage(ctx: Context, status: number, title: string, messa
 
 /** 303 after a form POST (the browser must GET the client's page), 302 otherwise. */
 export function sendRedirect(ctx: Context, location: string): void {
-  ctx.status = ctx.method === 'POST' ? 303 : 302;
-  ctx.set('Location', location);
+  ctx.redirect(location);
+  if (ctx.method === 'POST') ctx.status = 303;
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.body = null;
 }
 
 /**

@@ -15,7 +15,8 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Spawns `node --expose-gc --import tsx bench/servers/<script>.ts ...args` and waits for its ready line. */
 export async function startChild(name: string, script: string, args: string[] = [], readyTimeoutMs = 30_000): Promise<ServerChild> {
-  const proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', `bench/servers/${script}.ts`, ...args], {
+  const extra = process.env.BENCH_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, ['--expose-gc', ...extra, '--import', 'tsx', `bench/servers/${script}.ts`, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     env: { ...process.env, NODE_ENV: 'production' },

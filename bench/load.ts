@@ -58,7 +58,6 @@ export function runLoad(spec: LoadSpec): Promise<RoundResult> {
     let latencies = new Float64Array(1 << 16);
     let n = 0;
     let totalResponses = 0;
-    let measuredStart = Infinity;
     const statusCodes: Record<string, number> = {};
     const started = performance.now();
     const warmupEnd = started + spec.warmupSeconds * 1000;
@@ -81,12 +80,13 @@ export function runLoad(spec: LoadSpec): Promise<RoundResult> {
           return;
         }
         const finished = performance.now();
-        const window = (finished - Math.min(measuredStart, finished)) / 1000;
+        const window = (finished - Math.min(warmupEnd, finished)) / 1000;
         const sorted = latencies.subarray(0, n).sort();
+        const r3 = (x: number) => Math.round(x * 1000) / 1000;
         resolve({
-          rps: window > 0 ? n / window : 0,
-          p50: percentile(sorted, 50),
-          p99: percentile(sorted, 99),
+          rps: window > 0 ? Math.round((n / window) * 10) / 10 : 0,
+          p50: r3(percentile(sorted, 50)),
+          p99: r3(percentile(sorted, 99)),
           totalResponses,
           measuredOk: n,
           non2xx: result.non2xx,
@@ -102,7 +102,6 @@ export function runLoad(spec: LoadSpec): Promise<RoundResult> {
       if (statusCode < 200 || statusCode > 299) return;
       const now = performance.now();
       if (now < warmupEnd) return;
-      if (measuredStart === Infinity) measuredStart = warmupEnd;
       if (n === latencies.length) {
         const bigger = new Float64Array(latencies.length * 2);
         bigger.set(latencies);

@@ -54,3 +54,48 @@ function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
+
+export interface MonitorCount {
+  requests: number;
+  /** Commands the gateway sent per request (round trips, unless it pipelines), by command. */
+  clientPerRequest: Record<string, number>;
+  clientTotalPerRequest: number;
+  /** Commands Lua scripts ran inside Redis per request (no extra round trip). */
+  scriptPerRequest: Record<string, number>;
+}
+
+/**
+ * Runs `fn` (which sends `requests` sequential requests) with a MONITOR connection open, and
+ * counts the commands Redis saw, telling client-sent commands from those run inside Lua
+ * (MONITOR marks them with source "lua"). Done on a few sequential requests outside the
+ * measured rounds, because MONITOR slows Redis down.
+ */
+export async function monitorDuring(url: string, requests: number, fn: () => Promise<void>): Promise<MonitorCount> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  const monitor = await client.monitor();
+  const fromClient: CommandCalls = {};
+  const fromScript: CommandCalls = {};
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const cmd = String(args[0] ?? '').toLowerCase();
+    if (cmd === 'monitor') return;
+    const bucket = source === 'lua' ? fromScript : fromClient;
+    bucket[cmd] = (bucket[cmd] ?? 0) + 1;
+  });
+  // MONITOR only reports commands issued after it started; give the server a moment.
+  await new Promise((r) => setTimeout(r, 100));
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    monitor.disconnect();
+    client.disconnect();
+  }
+  const client1 = perRequest(fromClient, requests);
+  return {
+    requests,
+    clientPerRequest: client1.byCommand,
+    clientTotalPerRequest: client1.total,
+    scriptPerRequest: perRequest(fromScript, requests).byCommand,
+  };
+}

@@ -26,6 +26,8 @@ export interface RowReport {
 
 export interface RssReport {
   skipped?: string;
+  /** Which gateway store the long runs used. */
+  store?: string;
   tokens: number;
   shortSeconds: number;
   longSeconds: number;
@@ -119,8 +121,8 @@ const ms = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? 
 const mb = (x: number | undefined) => (x === undefined ? '-' : `${(x / 1024 / 1024).toFixed(1)} MB`);
 
 export function renderTable(rows: RowReport[], rss: RssReport, targets: Target[], notes: string[]): string {
-  const header = ['row', 'what', 'req/s', 'p50 ms', 'p99 ms', 'x (b)', 'redis cmd/req', 'srv CPU us/req', 'non-2xx'];
-  const widths = [5, 52, 9, 8, 8, 7, 13, 14, 8];
+  const header = ['row', 'what', 'req/s*', 'p50 ms', 'p99 ms', 'x (b)', 'redis cmd/req', 'srv CPU us/req', 'non-2xx'];
+  const widths = [7, 52, 9, 8, 8, 7, 13, 14, 8];
   const lines: string[] = [];
   const fmt = (cells: string[]) => cells.map((c, i) => (i < 2 ? pad(c, widths[i]!) : lpad(c, widths[i]!))).join('  ');
   lines.push(fmt(header));
@@ -134,7 +136,7 @@ export function renderTable(rows: RowReport[], rss: RssReport, targets: Target[]
     lines.push(
       fmt([
         `(${row.id})`,
-        row.label + (row.unit === 'tokens/s' ? ' [tokens/s]' : ''),
+        row.label,
         String(Math.round(m.rps)),
         ms(m.p50),
         ms(m.p99),
@@ -145,12 +147,13 @@ export function renderTable(rows: RowReport[], rss: RssReport, targets: Target[]
       ]),
     );
   }
+  lines.push('* tokens/s for the token endpoint row; x (b) = this row / (b), median of the per-round ratios');
   lines.push('');
   if (rss.skipped) {
     lines.push(`RSS: skipped: ${rss.skipped}`);
   } else {
     lines.push(
-      `Gateway RSS (redis store, ${rss.tokens} tokens in rotation, after GC): before ${mb(rss.beforeRss)}; ` +
+      `Gateway RSS (${rss.store} store, ${rss.tokens} tokens in rotation, after GC): before ${mb(rss.beforeRss)}; ` +
         `after ${rss.shortSeconds}s run ${mb(rss.afterShortRss)} (${Math.round(rss.shortRps ?? 0)} req/s); ` +
         `after a further ${rss.longSeconds}s run ${mb(rss.afterLongRss)} (${Math.round(rss.longRps ?? 0)} req/s); heap ${mb(rss.afterShortHeap)} -> ${mb(rss.afterLongHeap)}`,
     );

@@ -12,7 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startChild, type ServerChild } from './children.js';
 import { runLoad, type LoadSpec } from './load.js';
-import { diffCalls, perRequest, RedisStats } from './redis-stats.js';
+import { diffCalls, monitorDuring, perRequest, RedisStats, type MonitorCount } from './redis-stats.js';
 import { evaluateTargets, machineInfo, renderTable, summarize, type RoundRecord, type RowId, type RowReport, type RssReport } from './report.js';
 
 const env = (name: string, fallback: number) => {
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   notes.push(
     `gateway logging: level ${GATEWAY_LOG === 'warn' ? "'warn' (no request log lines)" : "'info' written to /dev/null (request log on)"}; ` +
-      `${CONNECTIONS} connections; ${ROUNDS} alternating rounds of ${WARMUP}s warm-up + ${SECONDS}s measured; medians shown, x (b) = median of per-round ratios`,
+      `${CONNECTIONS} connections; ${ROUNDS} alternating rounds of ${WARMUP}s warm-up + ${SECONDS}s measured; medians over rounds shown`,
   );
 
   // --- Redis (a throwaway redis-server on a free port) ---
@@ -84,8 +84,9 @@ async function main(): Promise<void> {
   if (wantRedis) {
     try {
       const { startRedisServer } = await import('../test/support/redis-server.js');
-      redis = await startRedisServer();
-      redisStats = new RedisStats(redis.url);
+      const started = await startRedisServer();
+      redis = started;
+      redisStats = new RedisStats(started.url);
       await redisStats.connect();
     } catch (err) {
       redisProblem = `no Redis: ${(err as Error).message}`;
@@ -99,7 +100,8 @@ async function main(): Promise<void> {
   const upstreamBase = `${upstream.url}/fhir`;
   const gwArgs = ['--upstream', upstreamBase, '--log', GATEWAY_LOG];
   const [bare, gwRedis, gwMemory, gwProbe] = await Promise.all([
-    ONLY.has('b') || true ? tryStart('bare-proxy', 'bare-proxy', ['--upstream', upstreamBase]) : Promise.resolve('not selected'),
+    // (b) is the baseline every ratio needs: always started.
+    tryStart('bare-proxy', 'bare-proxy', ['--upstream', upstreamBase]),
     redis && ['c', 'd', 'token', 'rss'].some((r) => ONLY.has(r))
       ? tryStart('gateway-redis', 'gateway', [...gwArgs, '--redis', redis.url])
       : Promise.resolve(redisProblem ?? 'not selected'),
@@ -112,15 +114,19 @@ async function main(): Promise<void> {
   }
   log(`servers up after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 
-  // --- Tokens ---
+  // --- Tokens: minted by the gateway itself (its key ring), the Redis one when there is one ---
+  let rot = 0;
+  const primary = typeof gwRedis !== 'string' ? gwRedis : typeof gwMemory !== 'string' ? gwMemory : undefined;
+  const primaryStore = primary === gwRedis ? 'Redis' : 'embedded';
   let tokens: string[] = [];
   let memoryToken: string | undefined;
-  if (typeof gwRedis !== 'string') {
+  if (primary) {
     const t = Date.now();
-    tokens = await gwRedis.request<string[]>('mint', { count: TOKENS }, 120_000);
+    tokens = await primary.request<string[]>('mint', { count: TOKENS }, 120_000);
     log(`minted ${tokens.length} tokens in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
-  if (typeof gwMemory !== 'string') memoryToken = (await gwMemory.request<string[]>('mint', { count: 1 }))[0];
+  if (typeof gwMemory !== 'string') memoryToken = primary === gwMemory ? tokens[0] : (await gwMemory.request<string[]>('mint', { count: 1 }))[0];
+  const rotateTokens = () => ({ authorization: `Bearer ${tokens[rot++ % tokens.length]}` });
 
   // --- Rate limit enforced? ---
   let rateLimit = 'unknown (probe gateway did not start)';
@@ -128,7 +134,7 @@ async function main(): Promise<void> {
     const [probeToken] = await gwProbe.request<string[]>('mint', { count: 1 });
     const codes: number[] = [];
     for (let i = 0; i < 3; i++) codes.push(await status(gwProbe.url + FHIR_PATH, { headers: { authorization: `Bearer ${probeToken}` } }));
-    rateLimit = codes.includes(429) ? 'enforced' : codes.every((c) => c === 200) ? 'not yet enforced' : `unclear (probe statuses ${codes.join(',')})`;
+    rateLimit = codes.includes(429) ? 'enforced' : codes.every((c) => c === 200) ? 'not yet enforced (no 429 from a 1/min limit)' : `unclear (probe statuses ${codes.join(',')})`;
     await gwProbe.stop();
     children.splice(children.indexOf(gwProbe), 1);
   }
@@ -136,7 +142,6 @@ async function main(): Promise<void> {
 
   // --- Rows ---
   const basic = 'Basic ' + Buffer.from(`${encodeURIComponent(CLIENT_ID)}:${encodeURIComponent(CLIENT_SECRET)}`).toString('base64');
-  let rot = 0;
   interface RowDef {
     report: RowReport;
     server?: ServerChild;
@@ -164,15 +169,15 @@ async function main(): Promise<void> {
     row('d', `gateway, Redis store, ${TOKENS} distinct tokens rotating`, gwRedis, {
       url: typeof gwRedis === 'string' ? '' : gwRedis.url,
       path: FHIR_PATH,
-      rotate: () => ({ authorization: `Bearer ${tokens[rot++ % tokens.length]}` }),
+      rotate: rotateTokens,
     }, true),
     row('e', 'gateway, embedded store, all checks, 1 token', gwMemory, {
       url: typeof gwMemory === 'string' ? '' : gwMemory.url,
       path: FHIR_PATH,
       headers: { authorization: `Bearer ${memoryToken}` },
     }),
-    row('token', 'token endpoint, client_credentials (Redis store)', gwRedis, {
-      url: typeof gwRedis === 'string' ? '' : gwRedis.url,
+    row('token', `token endpoint, client_credentials, ${primaryStore} store`, primary ?? 'no gateway started', {
+      url: primary?.url ?? '',
       path: '/oauth/token',
       method: 'POST',
       headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
@@ -192,6 +197,25 @@ async function main(): Promise<void> {
       delete r.server;
       log(`row (${r.report.id}) skipped: ${r.report.skipped}`);
     }
+  }
+
+  // Redis round trips per proxied request: a few sequential requests under MONITOR (outside the rounds).
+  const roundTrips: Partial<Record<RowId, MonitorCount>> = {};
+  for (const r of rows) {
+    if (!r.redisCounted || !r.server || !r.spec || !redis) continue;
+    const spec = r.spec;
+    const n = 50;
+    roundTrips[r.report.id] = await monitorDuring(redis.url, n, async () => {
+      for (let i = 0; i < n; i++) {
+        await status(spec.url + spec.path, { headers: { ...(spec.headers ?? {}), ...(spec.rotate?.() ?? {}) } });
+      }
+    });
+    const m = roundTrips[r.report.id]!;
+    const fmtCounts = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    notes.push(
+      `(${r.report.id}) Redis commands sent per proxied request (MONITOR, ${n} sequential requests): ${m.clientTotalPerRequest} [${fmtCounts(m.clientPerRequest)}]` +
+        `; run inside Lua: [${fmtCounts(m.scriptPerRequest)}]`,
+    );
   }
 
   const serverOf = (r: RowDef) => (r.report.id === 'a' ? upstream : r.server!);
@@ -219,19 +243,33 @@ async function main(): Promise<void> {
     }
   }
 
+  // Memory of every server process after the rounds, for context (after a forced GC).
+  const childRss: Record<string, number> = {};
+  for (const c of children) {
+    childRss[c.name] = (await c.request<{ rss: number }>('rss').catch(() => ({ rss: NaN }))).rss;
+  }
+  notes.push(
+    'RSS after the rounds (after GC): ' +
+      Object.entries(childRss)
+        .map(([k, v]) => `${k} ${(v / 1048576).toFixed(1)} MB`)
+        .join(', '),
+  );
+
   // --- RSS: a long run with TOKENS distinct tokens, then one twice as long (same process) ---
   const rss: RssReport = { tokens: tokens.length, shortSeconds: RSS_SECONDS, longSeconds: RSS_SECONDS * 2 };
-  const dRow = rows.find((r) => r.report.id === 'd');
   if (!ONLY.has('rss')) rss.skipped = 'not selected (BENCH_ROWS)';
-  else if (typeof gwRedis === 'string' || !dRow?.spec || !dRow.server) rss.skipped = typeof gwRedis === 'string' ? gwRedis.split('\n')[0] : 'row (d) unavailable';
+  else if (!primary) rss.skipped = 'no gateway started';
   else {
-    tokens.length; // the rotation below reuses row (d)'s spec
-    const sample = () => gwRedis.request<{ rss: number; heapUsed: number }>('rss');
+    // The gateway process of (c)/(d) (Redis store; the embedded one if Redis is unavailable),
+    // with the same rotation over the same tokens as row (d).
+    rss.store = primaryStore;
+    const spec = { url: primary.url, path: FHIR_PATH, rotate: rotateTokens, connections: CONNECTIONS };
+    const sample = () => primary.request<{ rss: number; heapUsed: number }>('rss');
     rss.beforeRss = (await sample()).rss;
-    const short = await runLoad({ ...dRow.spec, connections: CONNECTIONS, warmupSeconds: 0.001, measureSeconds: RSS_SECONDS });
+    const short = await runLoad({ ...spec, warmupSeconds: 0.001, measureSeconds: RSS_SECONDS });
     const s1 = await sample();
     log(`RSS after ${RSS_SECONDS}s: ${(s1.rss / 1048576).toFixed(1)} MB`);
-    const long = await runLoad({ ...dRow.spec, connections: CONNECTIONS, warmupSeconds: 0.001, measureSeconds: RSS_SECONDS * 2 });
+    const long = await runLoad({ ...spec, warmupSeconds: 0.001, measureSeconds: RSS_SECONDS * 2 });
     const s2 = await sample();
     log(`RSS after a further ${RSS_SECONDS * 2}s: ${(s2.rss / 1048576).toFixed(1)} MB`);
     Object.assign(rss, {
@@ -259,6 +297,8 @@ async function main(): Promise<void> {
     machine: machineInfo(redisVersion ? { redis: redisVersion } : {}),
     settings: { rounds: ROUNDS, warmup_seconds: WARMUP, measure_seconds: SECONDS, connections: CONNECTIONS, tokens: TOKENS, rss_seconds: RSS_SECONDS, gateway_log: GATEWAY_LOG, fhir_path: FHIR_PATH },
     rate_limit: rateLimit,
+    redis_round_trips: roundTrips,
+    child_rss_after_rounds: childRss,
     rows: reports,
     rss,
     targets,

@@ -67,7 +67,11 @@ export function fhirAccess(deps: FhirAccessDeps) {
           ? bearerChallenge(REALM, { code: 'invalid_request', description: 'Malformed Authorization header' })
           : bearerChallenge(REALM);
       const message =
-        bearer.kind === 'other-scheme' ? 'A Bearer access token is required (Authorization: Bearer <token>)' : 'A Bearer access token is required';
+        bearer.kind === 'other-scheme'
+          ? 'A Bearer access token is required (Authorization: Bearer <token>)'
+          : bearer.kind === 'malformed'
+            ? 'Malformed Authorization header: expected "Bearer <token>"'
+            : 'A Bearer access token is required';
       sendOutcome(ctx, bearer.kind === 'malformed' ? 400 : 401, bearer.kind === 'malformed' ? 'invalid' : 'login', message, {
         headers: { 'WWW-Authenticate': challenge },
       });

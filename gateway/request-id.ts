@@ -9,6 +9,7 @@ export function requestId() {
     const given = ctx.get('x-request-id');
     const id = ACCEPTABLE_ID.test(given) ? given : randomUUID();
     ctx.state.requestId = id;
+    ctx.state.startedAt = process.hrtime.bigint();
     ctx.set('X-Request-Id', id);
     await next();
   };

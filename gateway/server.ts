@@ -1,15 +1,23 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BlockList } from 'node:net';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.js';
+import { OAUTH_PATHS } from '../authz/endpoint-paths.js';
 import { OAuthError } from '../authz/oauth-error.js';
 import { oauthErrors } from '../authz/oauth-errors-middleware.js';
 import { oauthRouter } from '../authz/oauth-routes.js';
-import { buildRuntime, RuntimeHolder } from '../authz/runtime.js';
+import { buildRuntime, RuntimeHolder, type Runtime } from '../authz/runtime.js';
 import { loadKeyRing } from '../authz/signing-keys.js';
-import { fhirAccess } from './fhir-access.js';
+import { noAudit, type AuditLog } from './audit-log.js';
+import { clientIp, trustedProxySet } from './client-ip.js';
+import { fhirAccess, type AccessEvent } from './fhir-access.js';
 import { createHttpProxyForwarder, type Forwarder } from './forwarder.js';
+import { healthEndpoints } from './health.js';
+import { instrumentStore } from './instrumented-store.js';
+import { ipRateLimit } from './ip-rate-limit.js';
+import { GatewayMetrics } from './metrics.js';
 import { sendOutcome } from './operation-outcome.js';
 import { requestId } from './request-id.js';
 import { requestLog } from './request-log.js';
@@ -21,33 +29,89 @@ export interface Gateway {
   url: string;
   runtime: RuntimeHolder;
   store: Store;
-  close(): Promise<void>;
+  metrics: GatewayMetrics;
+  /** Swap in a new configuration (SIGHUP). Upstream, store and listener changes need a restart. */
+  reload(config: GatewayConfig): Promise<void>;
+  /** Stop accepting, let in-flight requests finish within the grace period, close the store. */
+  close(graceSeconds?: number): Promise<void>;
 }
 
 export interface GatewayOptions {
   config: GatewayConfig;
   store: Store;
   log: Logger;
+  audit?: AuditLog;
+  metrics?: GatewayMetrics;
+  /** Use this forwarder instead of the default http-proxy one. */
+  forwarder?: Forwarder;
 }
 
-export function createApp(deps: { runtime: RuntimeHolder; forwarder: Forwarder; log: Logger }): Koa {
+interface AppDeps {
+  runtime: RuntimeHolder;
+  forwarder: Forwarder;
+  log: Logger;
+  metrics: GatewayMetrics;
+  audit: AuditLog;
+  draining: () => boolean;
+}
+
+const trustedSets = new WeakMap<GatewayConfig, BlockList>();
+function trustedProxiesOf(runtime: Runtime): BlockList | undefined {
+  const entries = runtime.config.server.trusted_proxies;
+  if (entries.length === 0) return undefined;
+  let set = trustedSets.get(runtime.config);
+  if (!set) {
+    set = trustedProxySet(entries);
+    trustedSets.set(runtime.config, set);
+  }
+  return set;
+}
+
+export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
-  const { runtime, log } = deps;
+  const { runtime, log, metrics, audit } = deps;
 
   const oauth = oauthRouter({ runtime });
   const oauthRoutes = oauth.routes();
   const oauthMethods = oauth.allowedMethods({ throw: true });
-  const fhir = fhirAccess({ runtime, forwarder: deps.forwarder, log });
+  const health = healthEndpoints({
+    store: () => runtime.get().store,
+    upstreamUrl: () => runtime.get().config.upstream.url,
+    draining: deps.draining,
+  });
+  const tokenRateLimit = ipRateLimit({
+    name: 'ip-token',
+    rule: () => runtime.get().config.rate_limits.per_ip_token,
+    store: () => runtime.get().store,
+    onReject: () => metrics.rateLimited.inc({ limit: 'per_ip_token' }),
+  });
+  const fhir = fhirAccess({
+    runtime,
+    forwarder: deps.forwarder,
+    log,
+    rateLimitFor: (claims) => {
+      const rule = runtime.get().config.rate_limits.per_client;
+      return rule ? { key: `client:${claims.client_id}`, rule } : undefined;
+    },
+    onDecision: (ctx, event) => recordDecision(ctx, event, { metrics, audit }),
+  });
 
   app.use(requestId());
-  app.use(requestLog(log));
+  app.use(clientIp(() => trustedProxiesOf(runtime.get())));
   app.use(async (ctx, next) => {
-    if (ctx.path === '/healthz') {
-      ctx.body = { status: 'ok' };
+    if (await health(ctx)) return;
+    if (ctx.path === '/metrics' && ctx.method === 'GET') {
+      ctx.type = metrics.registry.contentType;
+      ctx.body = await metrics.registry.metrics();
       return;
     }
+    await next();
+  });
+  app.use(requestLog(log));
+  app.use(async (ctx) => {
     if (ctx.path.startsWith('/oauth/') || ctx.path.startsWith('/.well-known/')) {
       await oauthErrors(log)(ctx, async () => {
+        if (ctx.path === OAUTH_PATHS.token && ctx.method === 'POST') await tokenRateLimit(ctx, async () => undefined);
         const routerCtx = ctx as unknown as Parameters<typeof oauthRoutes>[0];
         await oauthRoutes(routerCtx, async () => undefined);
         if (ctx.status === 404 && ctx.body === undefined) {
@@ -55,6 +119,9 @@ export function createApp(deps: { runtime: RuntimeHolder; forwarder: Forwarder; 
             throw new OAuthError('invalid_request', `Method ${ctx.method} is not allowed here`, { status: err.status ?? 405 });
           });
           if (ctx.status === 404 && ctx.body === undefined) throw new OAuthError('invalid_request', 'No such endpoint', { status: 404 });
+        }
+        if (ctx.path === OAUTH_PATHS.token && ctx.status === 200) {
+          metrics.tokensIssued.inc({ grant_type: (ctx.state.form as Record<string, string> | undefined)?.grant_type ?? 'unknown' });
         }
       });
       return;
@@ -65,18 +132,43 @@ export function createApp(deps: { runtime: RuntimeHolder; forwarder: Forwarder; 
       log.error({ err }, 'FHIR request failed');
       if (!ctx.headerSent && ctx.respond !== false) sendOutcome(ctx, 500, 'exception', 'Unexpected gateway error');
     }
-    void next;
   });
   return app;
 }
 
+function recordDecision(ctx: Koa.Context, event: AccessEvent, sinks: { metrics: GatewayMetrics; audit: AuditLog }): void {
+  sinks.metrics.requests.inc({ decision: event.decision, status: String(event.status) });
+  if (event.status === 429) sinks.metrics.rateLimited.inc({ limit: 'per_client' });
+  const started = ctx.state.startedAt as bigint | undefined;
+  sinks.audit.write({
+    time: new Date().toISOString(),
+    request_id: ctx.state.requestId as string | undefined,
+    client_id: event.claims?.client_id,
+    sub: event.claims?.sub,
+    fhirUser: event.claims?.fhirUser,
+    patient: event.claims?.patient,
+    method: event.method,
+    interaction: event.interaction,
+    resource_type: event.resourceType,
+    resource_id: event.resourceId,
+    decision: event.decision,
+    reason: event.reason,
+    upstream_status: event.decision === 'allow' ? event.status : undefined,
+    status: event.status,
+    latency_ms: started ? Number(process.hrtime.bigint() - started) / 1e6 : 0,
+  });
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const { config, store, log } = options;
+  const { config, log } = options;
+  const metrics = options.metrics ?? new GatewayMetrics();
+  const store = instrumentStore(options.store, metrics);
   await store.connect();
   const keys = await loadKeyRing({ signingKeyFile: config.tokens.signing_key_file, store, log });
   const runtime = new RuntimeHolder(buildRuntime(config, keys, store));
-  const forwarder = createHttpProxyForwarder({ upstream: config.upstream, publicUrl: runtime.get().publicUrl });
-  const app = createApp({ runtime, forwarder, log });
+  const forwarder = options.forwarder ?? createHttpProxyForwarder({ upstream: config.upstream, publicUrl: runtime.get().publicUrl });
+  let draining = false;
+  const app = createApp({ runtime, forwarder, log, metrics, audit: options.audit ?? noAudit, draining: () => draining });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -93,11 +185,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     url,
     runtime,
     store,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+    metrics,
+    async reload(next) {
+      const current = runtime.get().config;
+      const needsRestart = (['upstream', 'store'] as const).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
+      if (current.server.port !== next.server.port || current.server.host !== next.server.host) needsRestart.push('server' as never);
+      const nextKeys =
+        next.tokens.signing_key_file !== undefined
+          ? await loadKeyRing({ signingKeyFile: next.tokens.signing_key_file, store, log })
+          : runtime.get().keys;
+      runtime.replace(buildRuntime({ ...next, upstream: current.upstream, store: current.store }, nextKeys, store));
+      log.info({ clients: next.clients.length, restart_needed_for: needsRestart }, 'configuration reloaded');
+    },
+    async close(graceSeconds = config.server.shutdown_grace) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceSeconds * 1000).unref());
+      if ((await Promise.race([closed, grace])) === 'timeout') {
+        log.warn({ grace_seconds: graceSeconds }, 'grace period over: closing the remaining connections');
+        server.closeAllConnections();
+        await closed;
+      }
       forwarder.close();
       await store.close();
     },

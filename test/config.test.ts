@@ -338,3 +338,49 @@ t.test('resolveConfigPath', async (t) => {
     t.same(problemsThrownBy(() => resolveConfigPath(argv, env)), ['--config needs a file path (--config FILE or --config=FILE)'], argv.join(' '));
   }
 });
+
+t.test('users', async (t) => {
+  const { hashPassword } = await import('../authz/password-hash.js');
+  const hash = await hashPassword('pw');
+  const withUsers = (usersYaml: string) => `${BASE}users:\n${usersYaml}`;
+
+  const config = parseConfig(
+    withUsers(`  - {username: alice, password_hash: "${hash}", fhir_user: Patient/456, patient: Patient/456, scope: "patient/*.rs"}\n  - {username: bob, password_hash: "${hash}", scope: "user/*.rs"}\n`),
+    'g.yaml',
+    {},
+  );
+  t.same(config.users, [
+    { username: 'alice', password_hash: hash, fhir_user: 'Patient/456', patient: 'Patient/456', scope: 'patient/*.rs' },
+    { username: 'bob', password_hash: hash, scope: 'user/*.rs' },
+  ]);
+  t.equal(parseConfig(BASE, 'g.yaml', {}).users, undefined, 'no users section: nobody can sign in');
+
+  t.same(problemsOf(withUsers(`  - {username: a, password_hash: "${hash}", scope: s}\n  - {username: a, password_hash: "${hash}", scope: s}\n`)), [
+    'gateway.yaml: users[1].username: duplicate username "a" (already used by users[0])',
+  ]);
+  t.same(problemsOf(withUsers('  - {username: a, password_hash: "hunter2", scope: s}\n')), [
+    'gateway.yaml: users[0].password_hash: expected a hash printed by `fhir-gateway hash-password` ($scrypt$ln=...)',
+  ], 'a plain password is refused, and not quoted back');
+  t.same(problemsOf(withUsers(`  - {username: a, password_hash: "${hash}", scope: s, fhir_user: "Device/1", patient: "456"}\n`)), [
+    'gateway.yaml: users[0].fhir_user: expected a reference such as Practitioner/123 (Practitioner, PractitionerRole, Patient, RelatedPerson or Person) (got "Device/1")',
+    'gateway.yaml: users[0].patient: expected a reference such as Patient/456 (got "456")',
+  ]);
+  t.same(problemsOf(withUsers(`  - {username: a, password_hash: "${hash}", scope: "a  b"}\n`)), [
+    'gateway.yaml: users[0].scope: expected scope tokens separated by single spaces (got "a  b")',
+  ]);
+  t.same(problemsOf(withUsers('  - {username: a}\n')), [
+    'gateway.yaml: users[0].password_hash: required key is missing',
+    'gateway.yaml: users[0].scope: required key is missing',
+  ]);
+  t.same(problemsOf(withUsers(`  - {username: a, password_hash: "${hash}", scope: s, role: admin}\n`)), [
+    'gateway.yaml: users[0].role: unknown key (allowed: username, password_hash, fhir_user, patient, scope)',
+  ]);
+});
+
+t.test('refresh token and authorization code lifetimes', async (t) => {
+  const tokens = parseConfig(withExtra('tokens:\n  refresh_token_ttl: 7d\n  authorization_code_ttl: 30s\n'), 'g.yaml', {}).tokens;
+  t.equal(tokens.refresh_token_ttl, 7 * 24 * 3600);
+  t.equal(tokens.authorization_code_ttl, 30);
+  t.same(problemsOf(withExtra('tokens:\n  authorization_code_ttl: 11m\n')), ['gateway.yaml: tokens.authorization_code_ttl: expected at most 10m']);
+  t.same(problemsOf(withExtra('tokens:\n  refresh_token_ttl: 0\n')), ['gateway.yaml: tokens.refresh_token_ttl: expected a duration of at least 1s (got 0)']);
+});

@@ -71,7 +71,7 @@ t.test('bad bearer tokens are refused before the upstream', async (t) => {
       name: 'no scope for the resource',
       authorization: 'Bearer ' + (await sign({ ...good, scope: 'system/Observation.rs' })),
       status: 403,
-      challenge: /error="insufficient_scope".*scope="system\/Patient\.r/,
+      challenge: /error="insufficient_scope".*scope="system\/Patient\.s"/,
       diagnostics: /.+/,
     },
   ];

@@ -19,25 +19,27 @@ export const refreshTokenGrant: GrantHandler = {
     const refreshTokens = new RefreshTokens(runtime.store);
     const families = tokenFamilies(runtime);
 
-    // Ownership is checked before the token is used up, so another client cannot burn it.
+    // Ownership and scope are checked before the token is used up, so neither another client
+    // nor a malformed request can burn it.
     const peeked = await refreshTokens.peek(form.refresh_token);
-    if (peeked.kind === 'active' && peeked.record.clientId !== client.client_id) {
-      throw new OAuthError('invalid_grant', 'The refresh token was issued to another client');
+    let scope: string | undefined;
+    if (peeked.kind === 'active') {
+      if (peeked.record.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'The refresh token was issued to another client');
+      const user = usersOf(runtime.config).find(peeked.record.username);
+      if (!user) throw new OAuthError('invalid_grant', 'The user of this grant no longer exists');
+      // Narrower on request, never wider; and never more than the user may grant today.
+      scope = capScopeForUser(narrowRefreshScope(form.scope, peeked.record.scope), user);
     }
     const found = peeked.kind === 'active' ? await refreshTokens.consume(form.refresh_token) : peeked;
     if (found.kind === 'reused') {
       await families.revoke(found.familyId);
       throw new OAuthError('invalid_grant', 'The refresh token was already used; every token of this grant is now revoked');
     }
-    if (found.kind === 'unknown') throw new OAuthError('invalid_grant', INVALID_REFRESH);
+    if (found.kind === 'unknown' || scope === undefined) throw new OAuthError('invalid_grant', INVALID_REFRESH);
 
     const record = found.record;
     if (await families.isRevoked(record.familyId)) throw new OAuthError('invalid_grant', INVALID_REFRESH);
-    const user = usersOf(runtime.config).find(record.username);
-    if (!user) throw new OAuthError('invalid_grant', 'The user of this grant no longer exists');
 
-    // Narrower on request, never wider; and never more than the user may grant today.
-    const scope = capScopeForUser(narrowRefreshScope(form.scope, record.scope), user);
     const body = await issueUserTokens(runtime, {
       client,
       subject: {

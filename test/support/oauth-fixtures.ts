@@ -178,3 +178,13 @@ export function authorizeUrl(config: oidc.Configuration, stack: Stack, params: R
 export async function fhirGet(stack: Stack, token: string, path: string): Promise<Response> {
   return fetch(`${stack.gateway.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
 }
+
+/** Asserts that an openid-client call fails with this OAuth error code. */
+export async function rejectsWithOAuthError(t: Test, promise: Promise<unknown>, code: string, message: string): Promise<void> {
+  try {
+    await promise;
+    t.fail(`${message}: expected ${code}, but the call succeeded`);
+  } catch (err) {
+    t.equal((err as { error?: string }).error, code, message);
+  }
+}

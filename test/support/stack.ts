@@ -7,7 +7,7 @@ import { createLogger } from '../../gateway/logger.js';
 import { startGateway, type Gateway } from '../../gateway/server.js';
 import { createStore } from '../../gateway/store/create-store.js';
 import { freePort } from './free-port.js';
-import { startRedisServer, type RedisServerHandle } from './redis-server.js';
+import { startRedisServer, type TestRedisServer as RedisServerHandle } from './redis-server.js';
 
 export type StoreKind = 'redis' | 'memory';
 

@@ -1,0 +1,156 @@
+import { assertValidRule, describeGcra, gcraDecide, gcraStateTtlMs } from './gcra.js';
+import type { AccessCheck, RateLimitResult, RateLimitRule, Store } from './store.js';
+import { ttlToMs } from './ttl.js';
+
+export interface MemoryStoreOptions {
+  /** Clock in ms since the epoch; tests inject one to move time without sleeping. */
+  now?: () => number;
+  /** How often expired entries are dropped even if nobody reads them again. */
+  sweepIntervalMs?: number;
+}
+
+interface Entry {
+  value: string;
+  /** ms since epoch; Infinity = no expiry. */
+  expiresAt: number;
+}
+
+const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
+
+/**
+ * The embedded store: one process, nothing shared, so it serves a single gateway instance.
+ * Same semantics as the Redis store (test/store-contract.test.ts runs against both). Every
+ * operation is synchronous inside, which is what makes takeOnce/setIfAbsent atomic here.
+ * Expiry is checked on read; the sweep keeps memory bounded for keys never read again
+ * (authorization codes never redeemed, rate buckets of clients that went away).
+ */
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  private readonly entries = new Map<string, Entry>();
+  private readonly now: () => number;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
+    // The sweep must never be what keeps the process alive.
+    this.sweeper.unref();
+  }
+
+  /** Live and not-yet-swept entries, for tests and metrics. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async connect(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  async ping(): Promise<void> {}
+
+  async putOnce(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const ttlMs = ttlToMs(ttlSeconds);
+    if (this.read(`code:${key}`) !== null) return false;
+    this.write(`code:${key}`, value, ttlMs);
+    return true;
+  }
+
+  async takeOnce(key: string): Promise<string | null> {
+    const value = this.read(`code:${key}`);
+    this.entries.delete(`code:${key}`);
+    return value;
+  }
+
+  async revoke(jti: string, ttlSeconds: number): Promise<void> {
+    // A token whose lifetime is over needs no marker: it is refused as expired anyway.
+    if (!(ttlSeconds > 0)) return;
+    this.write(`revoked:${jti}`, '1', ttlToMs(ttlSeconds));
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    return this.read(`revoked:${jti}`) !== null;
+  }
+
+  async increment(key: string, ttlSeconds: number): Promise<number> {
+    const ttlMs = ttlToMs(ttlSeconds);
+    const current = this.read(`counter:${key}`);
+    if (current === null) {
+      this.write(`counter:${key}`, '1', ttlMs);
+      return 1;
+    }
+    const next = Number(current) + 1;
+    // The expiry stays the one set by the first increment.
+    this.entries.get(`counter:${key}`)!.value = String(next);
+    return next;
+  }
+
+  async getCounter(key: string): Promise<number> {
+    return Number(this.read(`counter:${key}`) ?? 0);
+  }
+
+  async resetCounter(key: string): Promise<void> {
+    this.entries.delete(`counter:${key}`);
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.read(`value:${key}`);
+  }
+
+  async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    this.write(`value:${key}`, value, ttlSeconds === undefined ? undefined : ttlToMs(ttlSeconds));
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds?: number): Promise<string> {
+    const ttlMs = ttlSeconds === undefined ? undefined : ttlToMs(ttlSeconds);
+    const existing = this.read(`value:${key}`);
+    if (existing !== null) return existing;
+    this.write(`value:${key}`, value, ttlMs);
+    return value;
+  }
+
+  async delete(key: string): Promise<void> {
+    this.entries.delete(`value:${key}`);
+  }
+
+  async rateLimit(key: string, rule: RateLimitRule): Promise<RateLimitResult> {
+    assertValidRule(rule);
+    return this.rateStep(key, rule);
+  }
+
+  async checkAccess(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<AccessCheck> {
+    if (rate) assertValidRule(rate.rule);
+    // As in the Redis script: a revoked token spends no rate allowance.
+    if (this.read(`revoked:${jti}`) !== null) return { revoked: true };
+    return rate ? { revoked: false, rate: this.rateStep(rate.key, rate.rule) } : { revoked: false };
+  }
+
+  private rateStep(key: string, rule: RateLimitRule): RateLimitResult {
+    const now = this.now();
+    const stored = this.read(`rl:${key}`);
+    const decision = gcraDecide(stored === null ? undefined : Number(stored), rule, now);
+    if (decision.allowed) this.write(`rl:${key}`, String(decision.tatMs), gcraStateTtlMs(decision.tatMs, now));
+    return describeGcra(decision, rule, now);
+  }
+
+  private read(key: string): string | null {
+    const entry = this.entries.get(key);
+    if (!entry) return null;
+    if (entry.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return null;
+    }
+    return entry.value;
+  }
+
+  private write(key: string, value: string, ttlMs: number | undefined): void {
+    this.entries.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : this.now() + ttlMs });
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Redis key layout: `<key_prefix><namespace>:<logical key>`.
+ *
+ * Redis Cluster runs a script only when all its keys hash to one slot. checkAccess touches a
+ * token's revocation marker and its client's rate bucket, which share no natural part, so both
+ * namespaces carry the hash tag `{access}`: in a Cluster all revocations and rate buckets of
+ * one gateway live on one shard (one Redis shard serves well over 100k of these per second;
+ * the other namespaces spread over the cluster). The tag sits after the prefix, so a
+ * key_prefix must not contain `{` unless it is itself a hash tag (`{gw}:` puts every key of
+ * the gateway on one slot, which is also correct).
+ */
+export interface RedisKeys {
+  code(key: string): string;
+  value(key: string): string;
+  counter(key: string): string;
+  revoked(jti: string): string;
+  rateBucket(key: string): string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    code: (key) => `${prefix}code:${key}`,
+    value: (key) => `${prefix}value:${key}`,
+    counter: (key) => `${prefix}counter:${key}`,
+    revoked: (jti) => `${prefix}revoked:{access}:${jti}`,
+    rateBucket: (key) => `${prefix}rl:{access}:${key}`,
+  };
+}

@@ -1,0 +1,217 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { StoreConfig } from '../../config/types.js';
+import { assertValidRule, describeGcra, type GcraDecision } from './gcra.js';
+import { CHECK_ACCESS, INCREMENT, RATE_LIMIT, SET_IF_ABSENT, type LuaScript } from './lua/scripts.js';
+import { redisKeys, type RedisKeys } from './redis-keys.js';
+import type { AccessCheck, RateLimitResult, RateLimitRule, Store } from './store.js';
+import { ttlToMs } from './ttl.js';
+
+export type RedisStoreState = 'ready' | 'down';
+/** `reason` is the last connection error, when there was one. */
+export type RedisStateListener = (state: RedisStoreState, reason?: string) => void;
+
+export interface RedisStoreOptions {
+  /** ioredis options, applied over the fail-fast defaults below (tests shorten timeouts). */
+  redis?: RedisOptions;
+}
+
+/**
+ * The gateway must answer 503 quickly when Redis is gone, never hang: nothing is queued while
+ * disconnected, a command in flight when the connection drops fails at the first reconnect
+ * attempt, and a reply that never comes times out. Reconnection goes on in the background
+ * with backoff capped at 2 s, so the store recovers by itself when Redis is back.
+ */
+const FAIL_FAST_DEFAULTS: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  commandTimeout: 1_000,
+  connectTimeout: 2_000,
+  retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+};
+
+/**
+ * The one place a Redis client is built, so that Sentinel (`sentinels`, `sentinel_name`) and
+ * Cluster (`cluster_nodes`) can be added here when StoreConfig gains them; the rest of the
+ * store only needs the commands ioredis's Redis and Cluster share.
+ */
+export function createRedisClient(config: StoreConfig, overrides: RedisOptions = {}): Redis {
+  if (!config.url) throw new Error('store.url is required for the Redis store');
+  return new Redis(config.url, { ...FAIL_FAST_DEFAULTS, ...overrides });
+}
+
+/** The scripts of lua/scripts.ts as client methods (ioredis defineCommand: EVALSHA). */
+interface ScriptCommands {
+  gatewayIncrement(key: string, ttlMs: number): Promise<number>;
+  gatewaySetIfAbsent(key: string, value: string, ttlMs: string): Promise<string>;
+  gatewayRateLimit(bucket: string, limit: number, periodMs: number, burst: number): Promise<[number, string, string]>;
+  gatewayCheckAccess(revoked: string, bucket: string, limit: number, periodMs: number, burst: number): Promise<[1] | [0, number, string, string]>;
+}
+
+const SCRIPTS: Record<keyof ScriptCommands, LuaScript> = {
+  gatewayIncrement: INCREMENT,
+  gatewaySetIfAbsent: SET_IF_ABSENT,
+  gatewayRateLimit: RATE_LIMIT,
+  gatewayCheckAccess: CHECK_ACCESS,
+};
+
+/**
+ * The shared store: any number of gateway instances on one Redis agree on codes, revocations,
+ * counters and rate limits. Every operation is one command or one Lua script, hence atomic.
+ *
+ * Connection state: `onStateChange(listener)` reports 'ready' and 'down', once per change,
+ * so the gateway can log one line per transition and answer /readyz.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly client: Redis & ScriptCommands;
+  private readonly keys: RedisKeys;
+  private readonly listeners = new Set<RedisStateListener>();
+  private currentState: RedisStoreState = 'down';
+  private lastError: string | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly config: StoreConfig,
+    options: RedisStoreOptions = {},
+  ) {
+    this.keys = redisKeys(config.key_prefix);
+    const client = createRedisClient(config, options.redis);
+    for (const [name, script] of Object.entries(SCRIPTS)) client.defineCommand(name, script);
+    this.client = client as Redis & ScriptCommands;
+    this.client.on('ready', () => this.setState('ready'));
+    this.client.on('close', () => this.setState('down'));
+    // Without a listener ioredis prints every failed reconnect attempt; the state change says it once.
+    this.client.on('error', (err: Error) => {
+      this.lastError = err.message;
+    });
+  }
+
+  get state(): RedisStoreState {
+    return this.currentState;
+  }
+
+  /** Returns a function that removes the listener. */
+  onStateChange(listener: RedisStateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async connect(): Promise<void> {
+    if (this.client.status === 'ready') return;
+    this.closing = false;
+    try {
+      await this.client.connect();
+    } catch (err) {
+      // Stop the background reconnect loop: the caller decides whether to try again.
+      this.client.disconnect();
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new Error(`cannot connect to the Redis store at ${redactUrl(this.config.url)}: ${this.lastError ?? reason}`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    try {
+      await this.client.quit();
+    } catch {
+      // Not connected: nothing to say goodbye to.
+      this.client.disconnect();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async putOnce(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    return (await this.client.set(this.keys.code(key), value, 'PX', ttlToMs(ttlSeconds), 'NX')) === 'OK';
+  }
+
+  async takeOnce(key: string): Promise<string | null> {
+    return this.client.getdel(this.keys.code(key));
+  }
+
+  async revoke(jti: string, ttlSeconds: number): Promise<void> {
+    // A token whose lifetime is over needs no marker: it is refused as expired anyway.
+    if (!(ttlSeconds > 0)) return;
+    await this.client.set(this.keys.revoked(jti), '1', 'PX', ttlToMs(ttlSeconds));
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    return (await this.client.exists(this.keys.revoked(jti))) === 1;
+  }
+
+  async increment(key: string, ttlSeconds: number): Promise<number> {
+    return this.client.gatewayIncrement(this.keys.counter(key), ttlToMs(ttlSeconds));
+  }
+
+  async getCounter(key: string): Promise<number> {
+    return Number((await this.client.get(this.keys.counter(key))) ?? 0);
+  }
+
+  async resetCounter(key: string): Promise<void> {
+    await this.client.del(this.keys.counter(key));
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.client.get(this.keys.value(key));
+  }
+
+  async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    if (ttlSeconds === undefined) await this.client.set(this.keys.value(key), value);
+    else await this.client.set(this.keys.value(key), value, 'PX', ttlToMs(ttlSeconds));
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds?: number): Promise<string> {
+    const ttl = ttlSeconds === undefined ? '' : String(ttlToMs(ttlSeconds));
+    return this.client.gatewaySetIfAbsent(this.keys.value(key), value, ttl);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.del(this.keys.value(key));
+  }
+
+  async rateLimit(key: string, rule: RateLimitRule): Promise<RateLimitResult> {
+    assertValidRule(rule);
+    const [allowed, tat, now] = await this.client.gatewayRateLimit(this.keys.rateBucket(key), rule.limit, rule.periodSeconds * 1000, rule.burst);
+    return describeScriptDecision(rule, allowed, tat, now);
+  }
+
+  async checkAccess(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<AccessCheck> {
+    if (!rate) return { revoked: await this.isRevoked(jti) };
+    const { rule } = rate;
+    assertValidRule(rule);
+    const reply = await this.client.gatewayCheckAccess(this.keys.revoked(jti), this.keys.rateBucket(rate.key), rule.limit, rule.periodSeconds * 1000, rule.burst);
+    if (reply[0] === 1) return { revoked: true };
+    const [, allowed, tat, now] = reply;
+    return { revoked: false, rate: describeScriptDecision(rule, allowed, tat, now) };
+  }
+
+  private setState(state: RedisStoreState): void {
+    if (state === this.currentState || this.closing) return;
+    this.currentState = state;
+    const reason = state === 'down' ? this.lastError : undefined;
+    if (state === 'ready') this.lastError = undefined;
+    for (const listener of this.listeners) listener(state, reason);
+  }
+}
+
+/** The script's clock is the Redis server's; the header values are computed against it too. */
+function describeScriptDecision(rule: RateLimitRule, allowed: number, tat: string, now: string): RateLimitResult {
+  const decision: GcraDecision = { allowed: allowed === 1, tatMs: Number(tat) };
+  return describeGcra(decision, rule, Number(now));
+}
+
+/** The URL without credentials, for messages and logs. */
+export function redactUrl(url: string | undefined): string {
+  if (!url) return '(none)';
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
