@@ -31,8 +31,12 @@ export class TokenFamilies {
     private readonly clockSkewSeconds: number,
   ) {}
 
-  async create(clientId: string): Promise<string> {
-    const id = randomToken(16);
+  /** A fresh family id; `create` may be called with it later, once it has been recorded elsewhere. */
+  static newId(): string {
+    return randomToken(16);
+  }
+
+  async create(clientId: string, id: string = TokenFamilies.newId()): Promise<string> {
     await this.write(id, { clientId, accessTokens: [] });
     return id;
   }

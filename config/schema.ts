@@ -106,6 +106,16 @@ const auditSchema = {
   },
 } as const;
 
+const proxySchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    max_buffered_body: { type: 'integer', minimum: 1024, default: 10 * 1024 * 1024 },
+    paging_link_ttl: duration('1h'),
+  },
+} as const;
+
 const tokensSchema = {
   type: 'object',
   additionalProperties: false,
@@ -198,6 +208,7 @@ export const configSchema = {
     logging: loggingSchema,
     rate_limits: rateLimitsSchema,
     audit: auditSchema,
+    proxy: proxySchema,
   },
 } as const;
 

@@ -54,6 +54,17 @@ export interface UpstreamConfig {
   max_sockets: number;
 }
 
+/** How the proxy treats bodies it must inspect, and the paging links it hands out. */
+export interface ProxyConfig {
+  /**
+   * Largest request or response body, in bytes, the proxy holds in memory to inspect (request
+   * bodies the decision needs, Bundles it rewrites or checks). Bodies it does not inspect stream.
+   */
+  max_buffered_body: number;
+  /** Seconds a signed paging link (opaque upstream page handle) stays valid. */
+  paging_link_ttl: number;
+}
+
 export interface RedisNode {
   host: string;
   port: number;
@@ -129,4 +140,5 @@ export interface GatewayConfig {
   logging: LoggingConfig;
   rate_limits: RateLimitsConfig;
   audit: AuditConfig;
+  proxy: ProxyConfig;
 }

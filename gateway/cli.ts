@@ -1,9 +1,7 @@
 import { ConfigError, loadConfigFile, resolveConfigPath } from '../config/loader.js';
 import { hashPassword } from '../authz/password-hash.js';
 import { runDemo } from './demo/run-demo.js';
-import { createLogger } from './logger.js';
-import { startGateway } from './server.js';
-import { createStore } from './store/create-store.js';
+import { runGateway } from './run-gateway.js';
 
 const USAGE = `Usage:
   fhir-gateway --config FILE       run the gateway (or set FHIR_GATEWAY_CONFIG=FILE)
@@ -51,14 +49,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number | un
     if (err instanceof ConfigError) return reportConfigError(err);
     throw err;
   }
-  const log = createLogger(config.logging);
-  const store = createStore(config.store, log);
-  const gateway = await startGateway({ config, store, log });
-  onShutdown(async () => {
-    log.info({}, 'shutting down');
-    await gateway.close();
-    log.flush();
-  });
+  await runGateway(configPath, config, env);
   return undefined;
 }
 

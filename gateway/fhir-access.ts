@@ -7,6 +7,7 @@ import { extractBearer } from './bearer-token.js';
 import type { Forwarder } from './forwarder.js';
 import { bearerChallenge, sendOutcome } from './operation-outcome.js';
 import { splitTarget } from './request-target.js';
+import { setRateLimitHeaders } from './rate-limit-response.js';
 import type { RateLimitRule } from './store/store.js';
 
 /** One access decision, for the audit log and metrics (never carries the token or a body). */
@@ -33,6 +34,8 @@ export interface FhirAccessDeps {
   log: { warn(obj: object, msg: string): void };
   /** Rate limit to apply to this token's client, checked in the same store round trip as revocation. */
   rateLimitFor?: (claims: AccessTokenClaims) => RateLimitCheck | undefined;
+  /** Token verification; the server passes a caching verifier. Defaults to a full verification per request. */
+  verifyToken?: typeof verifyAccessToken;
   /** Called once per request with the final decision (audit log, metrics). */
   onDecision?: (ctx: Context, event: AccessEvent) => void;
 }
@@ -78,7 +81,7 @@ export function fhirAccess(deps: FhirAccessDeps) {
       return;
     }
 
-    const verified = await verifyAccessToken(runtime.keys, runtime.tokens, bearer.token);
+    const verified = await (deps.verifyToken ?? verifyAccessToken)(runtime.keys, runtime.tokens, bearer.token);
     if (!verified.ok) {
       rejectToken(ctx, verified.description);
       return;
@@ -97,6 +100,13 @@ export function fhirAccess(deps: FhirAccessDeps) {
     if (check.revoked) {
       rejectToken(ctx, 'The access token was revoked');
       return;
+    }
+    if (check.rate) {
+      setRateLimitHeaders(ctx, check.rate);
+      if (!check.rate.allowed) {
+        sendOutcome(ctx, 429, 'throttled', `Rate limit for client ${claims.client_id} exceeded; retry after the Retry-After seconds`);
+        return;
+      }
     }
 
     const facts: FhirRequestFacts = {

@@ -10,6 +10,7 @@ import { oauthErrors } from '../authz/oauth-errors-middleware.js';
 import { oauthRouter } from '../authz/oauth-routes.js';
 import { buildRuntime, RuntimeHolder, type Runtime } from '../authz/runtime.js';
 import { loadKeyRing } from '../authz/signing-keys.js';
+import { createTokenVerifier } from '../authz/verified-token-cache.js';
 import { noAudit, type AuditLog } from './audit-log.js';
 import { clientIp, trustedProxySet } from './client-ip.js';
 import { fhirAccess, type AccessEvent } from './fhir-access.js';
@@ -94,6 +95,7 @@ export function createApp(deps: AppDeps): Koa {
       return rule ? { key: `client:${claims.client_id}`, rule } : undefined;
     },
     onDecision: (ctx, event) => recordDecision(ctx, event, { metrics, audit }),
+    verifyToken: createTokenVerifier({ maxEntries: 10_000, maxAgeMs: 60_000 }),
   });
 
   app.use(requestId());

@@ -1,8 +1,10 @@
 import { AuthorizationCodes } from '../authorization-codes.js';
 import { OAuthError } from '../oauth-error.js';
 import { verifyCodeVerifier } from '../pkce.js';
+import { TokenFamilies } from '../token-family.js';
 import { familyLifetime, tokenFamilies } from '../token-lifetimes.js';
 import { issueUserTokens } from '../user-tokens.js';
+import { usersOf } from '../users.js';
 import type { GrantHandler } from './grant-handler.js';
 
 const INVALID_CODE = 'The authorization code is invalid, expired or already used';
@@ -27,9 +29,11 @@ export const authorizationCodeGrant: GrantHandler = {
     if (redemption.kind === 'unknown') throw new OAuthError('invalid_grant', INVALID_CODE);
 
     const code = redemption.record;
-    // Recorded before any check: a failed attempt by whoever stole the code still burns it.
-    const familyId = await families.create(client.client_id);
+    // Recorded first thing, so a replay right after this finds the family to revoke, and
+    // before any check, so a failed attempt by whoever stole the code still burns it.
+    const familyId = TokenFamilies.newId();
     await codes.markRedeemed(redemption.hash, familyId, familyLifetime(runtime));
+    await families.create(client.client_id, familyId);
 
     if (code.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'The authorization code was issued to another client');
     if (code.redirectUri !== form.redirect_uri) throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorization request');
@@ -41,7 +45,9 @@ export const authorizationCodeGrant: GrantHandler = {
       throw new OAuthError('invalid_grant', 'code_verifier sent, but the authorization request had no code_challenge');
     }
 
-    return issueUserTokens(runtime, {
+    if (!usersOf(runtime.config).find(code.username)) throw new OAuthError('invalid_grant', 'The user of this code no longer exists');
+
+    const body = await issueUserTokens(runtime, {
       client,
       subject: {
         username: code.username,
@@ -54,5 +60,11 @@ export const authorizationCodeGrant: GrantHandler = {
       ...(code.nonce !== undefined ? { nonce: code.nonce } : {}),
       authTime: code.authTime,
     });
+    // A replay that raced with this redemption revoked the family before these tokens joined it.
+    if (await families.isRevoked(familyId)) {
+      await families.revoke(familyId);
+      throw new OAuthError('invalid_grant', INVALID_CODE);
+    }
+    return body;
   },
 };
