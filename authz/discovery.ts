@@ -36,6 +36,8 @@ export function authorizationServerMetadata(publicUrl: string, f: ImplementedFea
     meta.authorization_endpoint = publicUrl + OAUTH_PATHS.authorize;
     meta.code_challenge_methods_supported = f.pkceMethods;
     meta.response_modes_supported = f.responseTypes.includes('token') ? ['query', 'fragment'] : ['query'];
+    // RFC 9207: the authorization response carries `iss`, so apps can detect mix-up attacks.
+    meta.authorization_response_iss_parameter_supported = true;
   }
   if (f.hasIntrospection) {
     meta.introspection_endpoint = publicUrl + OAUTH_PATHS.introspect;

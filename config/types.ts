@@ -52,6 +52,8 @@ export interface UpstreamConfig {
   timeout: number;
   /** Max sockets kept open to the upstream. */
   max_sockets: number;
+  /** HTTP client used to forward: undici's pool (default, faster) or http-proxy. */
+  forwarder: 'undici' | 'http-proxy';
 }
 
 /** How the proxy treats bodies it must inspect, and the paging links it hands out. */

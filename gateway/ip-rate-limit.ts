@@ -14,6 +14,8 @@ export function ipRateLimit(options: {
   rule: () => RateLimitRuleConfig | undefined;
   store: () => Store;
   onReject?: (name: string) => void;
+  /** Answers a refused request itself (e.g. an HTML page for a browser form); default: OAuth JSON. */
+  refuse?: (ctx: Context, retryAfterSeconds: number) => void;
 }) {
   return async (ctx: Context, next: Next) => {
     const rule = options.rule();
@@ -22,6 +24,10 @@ export function ipRateLimit(options: {
     setRateLimitHeaders(ctx, result);
     if (!result.allowed) {
       options.onReject?.(options.name);
+      if (options.refuse) {
+        options.refuse(ctx, Math.max(1, Math.ceil(result.retryAfterSeconds)));
+        return;
+      }
       throw new OAuthError('temporarily_unavailable', 'Too many requests from this address; retry later', {
         status: 429,
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(result.retryAfterSeconds))) },

@@ -8,6 +8,10 @@ import { OAUTH_PATHS } from '../authz/endpoint-paths.js';
 import { OAuthError } from '../authz/oauth-error.js';
 import { oauthErrors } from '../authz/oauth-errors-middleware.js';
 import { oauthRouter } from '../authz/oauth-routes.js';
+import { cors } from '../authz/cors.js';
+import { INTERACTIVE_PATHS } from '../authz/interactive-paths.js';
+import { renderErrorPage } from '../authz/pages/error-page.js';
+import { securityHeaders } from '../authz/pages/layout.js';
 import { buildRuntime, RuntimeHolder, type Runtime } from '../authz/runtime.js';
 import { loadKeyRing } from '../authz/signing-keys.js';
 import { createTokenVerifier } from '../authz/verified-token-cache.js';
@@ -16,6 +20,7 @@ import { clientIp, trustedProxySet } from './client-ip.js';
 import { fhirAccess, type AccessEvent } from './fhir-access.js';
 import { createHttpProxyForwarder, type Forwarder } from './forwarder.js';
 import { healthEndpoints } from './health.js';
+import { createUndiciForwarder } from './undici-forwarder.js';
 import { instrumentStore } from './instrumented-store.js';
 import { ipRateLimit } from './ip-rate-limit.js';
 import { GatewayMetrics } from './metrics.js';
@@ -72,7 +77,7 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
   const { runtime, log, metrics, audit } = deps;
 
-  const oauth = oauthRouter({ runtime });
+  const oauth = oauthRouter({ runtime, log });
   const oauthRoutes = oauth.routes();
   const oauthMethods = oauth.allowedMethods({ throw: true });
   const health = healthEndpoints({
@@ -85,6 +90,21 @@ export function createApp(deps: AppDeps): Koa {
     rule: () => runtime.get().config.rate_limits.per_ip_token,
     store: () => runtime.get().store,
     onReject: () => metrics.rateLimited.inc({ limit: 'per_ip_token' }),
+  });
+  const loginRateLimit = ipRateLimit({
+    name: 'ip-login',
+    rule: () => runtime.get().config.rate_limits.per_ip_login,
+    store: () => runtime.get().store,
+    onReject: () => metrics.rateLimited.inc({ limit: 'per_ip_login' }),
+    refuse: (ctx, retryAfter) => {
+      for (const [k, v] of Object.entries(securityHeaders())) ctx.set(k, v);
+      ctx.status = 429;
+      ctx.type = 'text/html';
+      ctx.body = renderErrorPage({
+        title: 'Too many sign-in attempts',
+        message: `Too many sign-in attempts came from your network. Try again in ${retryAfter} seconds.`,
+      });
+    },
   });
   const fhir = fhirAccess({
     runtime,
@@ -110,10 +130,18 @@ export function createApp(deps: AppDeps): Koa {
     await next();
   });
   app.use(requestLog(log));
+  app.use(cors({ runtime }));
   app.use(async (ctx) => {
     if (ctx.path.startsWith('/oauth/') || ctx.path.startsWith('/.well-known/')) {
       await oauthErrors(log)(ctx, async () => {
         if (ctx.path === OAUTH_PATHS.token && ctx.method === 'POST') await tokenRateLimit(ctx, async () => undefined);
+        if (ctx.path === INTERACTIVE_PATHS.login && ctx.method === 'POST') {
+          let allowed = false;
+          await loginRateLimit(ctx, async () => {
+            allowed = true;
+          });
+          if (!allowed) return;
+        }
         const routerCtx = ctx as unknown as Parameters<typeof oauthRoutes>[0];
         await oauthRoutes(routerCtx, async () => undefined);
         if (ctx.status === 404 && ctx.body === undefined) {
@@ -168,7 +196,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   await store.connect();
   const keys = await loadKeyRing({ signingKeyFile: config.tokens.signing_key_file, store, log });
   const runtime = new RuntimeHolder(buildRuntime(config, keys, store));
-  const forwarder = options.forwarder ?? createHttpProxyForwarder({ upstream: config.upstream, publicUrl: runtime.get().publicUrl });
+  const forwarderOptions = { upstream: config.upstream, publicUrl: runtime.get().publicUrl };
+  const forwarder =
+    options.forwarder ?? (config.upstream.forwarder === 'http-proxy' ? createHttpProxyForwarder(forwarderOptions) : createUndiciForwarder(forwarderOptions));
   let draining = false;
   const app = createApp({ runtime, forwarder, log, metrics, audit: options.audit ?? noAudit, draining: () => draining });
   const server = createServer(app.callback());

@@ -59,13 +59,14 @@ t.test('defaults fill every optional key and trailing slashes are stripped', asy
   t.same(config, {
     source: fixture('minimal.yaml'),
     server: { host: '0.0.0.0', port: 8080, public_url: 'https://gw.example.org/fhir', max_body_bytes: 65536, workers: 1, trusted_proxies: [], shutdown_grace: 10 },
-    upstream: { url: 'http://fhir.internal:8080/fhir', timeout: 30, max_sockets: 256 },
+    upstream: { url: 'http://fhir.internal:8080/fhir', timeout: 30, max_sockets: 256, forwarder: 'undici' },
     store: { key_prefix: 'fhirgw:' },
     tokens: { access_token_ttl: 3600, clock_skew: 30 },
     clients: [],
     logging: { level: 'info' },
     rate_limits: {},
     audit: { enabled: true, destination: 'stdout' },
+    proxy: { max_buffered_body: 10485760, paging_link_ttl: 3600 },
   });
 
   const client = parseConfig(withClient('client_id: a\nclient_secret: x\nscope: system/*.rs'), 'g.yaml', {}).clients[0];

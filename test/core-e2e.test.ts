@@ -8,7 +8,9 @@ import { BACKEND_SECRET, forEachStore, startStack } from './support/stack.js';
  * FHIR server, on both store implementations.
  */
 forEachStore(t, async (t, store) => {
-  const stack = await startStack(t, { store });
+  // Redis runs with the http-proxy forwarder, memory with undici: both forwarders pass the same path.
+  const forwarder = store === 'redis' ? 'http-proxy' : 'undici';
+  const stack = await startStack(t, { store, edit: (raw) => (raw.upstream.forwarder = forwarder) });
   const base = stack.gateway.url;
   const [patient] = await stack.upstream.seed([{ resourceType: 'Patient', id: 'p1', name: [{ family: 'Gateway' }] }]);
 
