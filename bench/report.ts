@@ -2,7 +2,7 @@
 import { cpus, platform, release, totalmem } from 'node:os';
 import type { RoundResult } from './load.js';
 
-export type RowId = 'a' | 'b' | 'c' | 'd' | 'e' | 'token';
+export type RowId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'token';
 
 export interface RoundRecord extends RoundResult {
   round: number;

@@ -2,7 +2,7 @@
  * (c), (d), (e) and the token endpoint: the real gateway (startGateway) with every check on.
  *
  *   node --expose-gc --import tsx bench/servers/gateway.ts --upstream URL [--redis redis://...]
- *        [--per-client 1000000/s] [--burst 1000000] [--log warn|info-devnull]
+ *        [--per-client 1000000/s] [--burst 1000000] [--log warn|info-devnull] [--forwarder undici|http-proxy]
  *
  * Without --redis it uses the embedded store. Logging: level `warn` by default (no request
  * log lines); `--log info-devnull` keeps request logging on, written to /dev/null.
@@ -27,10 +27,11 @@ const redisUrl = arg('redis', '');
 const perClient = arg('per-client', '1000000/s');
 const burst = Number(arg('burst', '1000000'));
 const logMode = arg('log', 'warn');
+const forwarder = arg('forwarder', 'undici');
 
 const raw = {
   server: { host: '127.0.0.1', port: 0, public_url: 'http://127.0.0.1:8080' },
-  upstream: { url: upstream, timeout: '10s' },
+  upstream: { url: upstream, timeout: '10s', forwarder },
   store: redisUrl ? { url: redisUrl, key_prefix: 'bench:' } : { key_prefix: 'bench:' },
   tokens: { access_token_ttl: '1h' },
   logging: { level: logMode === 'info-devnull' ? 'info' : 'warn' },
