@@ -350,7 +350,8 @@ export function jsonPatchCompartmentProblem(body: unknown, resourceType: string,
     const source = topElement(from);
     if (!guarded.has(element) && (source === undefined || !guarded.has(source))) continue;
     if (op !== 'add' && op !== 'replace') return `patch operation ${index} (${op} ${String(path)}) may not change the patient link`;
-    const references = collectReferences(value, []);
+    // A pointer into a Reference (`/subject/reference`) writes the reference string itself.
+    const references = typeof value === 'string' ? [value] : collectReferences(value, []);
     const foreign = references.find((reference) => (reference.startsWith('Patient/') || reference.includes('/Patient/')) && !isReferenceToPatient(reference, patientId));
     if (foreign !== undefined || element === 'id' || element === 'resourceType' || element === '') {
       return `patch operation ${index} (${op} ${String(path)}) would move the resource out of Patient/${patientId}'s compartment`;

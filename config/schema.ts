@@ -129,6 +129,7 @@ const tokensSchema = {
     // config that does not use refresh tokens or codes free of settings it never needed.
     refresh_token_ttl: duration(),
     authorization_code_ttl: duration(),
+    key_rotation: duration(),
   },
 } as const;
 
@@ -324,6 +325,10 @@ export const sectionRules: SectionRules = {
           // RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED".
           ...(tokens.authorization_code_ttl > 600 ? [{ path: ['tokens', 'authorization_code_ttl'], message: 'expected at most 10m' }] : []),
         ]),
+    ...(tokens.key_rotation === undefined ? [] : atLeastOneSecond(['tokens', 'key_rotation'], tokens.key_rotation)),
+    ...(tokens.key_rotation !== undefined && tokens.signing_key_file !== undefined
+      ? [{ path: ['tokens', 'key_rotation'], message: 'not with signing_key_file (rotate a key file by adding the new key first and sending SIGHUP)' }]
+      : []),
   ],
   clients: (clients) => [
     ...duplicateClientIdProblems(clients),

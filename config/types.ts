@@ -95,6 +95,12 @@ export interface TokensConfig {
   refresh_token_ttl?: number;
   /** Seconds an authorization code may wait for redemption; absent -> 60. */
   authorization_code_ttl?: number;
+  /**
+   * Seconds per generated-key epoch: a new signing key each epoch, older ones still verify until
+   * their tokens expired (authz/signing-keys.ts). Absent -> one generated key, never rotated.
+   * Not with signing_key_file (rotate a key file by editing it and sending SIGHUP).
+   */
+  key_rotation?: number;
 }
 
 export interface ClientConfig {

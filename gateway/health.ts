@@ -5,6 +5,8 @@ import type { Store } from './store/store.js';
 
 export interface ReadinessReport {
   ready: boolean;
+  /** Still starting: the store has not been reached yet or the signing keys are not loaded. */
+  starting?: boolean;
   store: 'ok' | 'unreachable';
   upstream: 'ok' | 'unreachable';
 }
@@ -40,7 +42,13 @@ async function storeReachable(store: Store, timeoutMs: number): Promise<boolean>
  * /healthz: the process is alive (for restarts). /readyz: the store and the upstream answer
  * (for load balancers). Neither is proxied, rate limited or logged as FHIR access.
  */
-export function healthEndpoints(deps: { store: () => Store; upstreamUrl: () => string; draining: () => boolean }) {
+export function healthEndpoints(deps: {
+  store: () => Store;
+  upstreamUrl: () => string;
+  draining: () => boolean;
+  /** False while the gateway is still starting (gateway/startup.ts); absent = started. */
+  started?: () => boolean;
+}) {
   return async (ctx: Context): Promise<boolean> => {
     if (ctx.path === '/healthz') {
       ctx.set('Cache-Control', 'no-store');
@@ -49,8 +57,10 @@ export function healthEndpoints(deps: { store: () => Store; upstreamUrl: () => s
     }
     if (ctx.path === '/readyz') {
       const [store, upstream] = await Promise.all([storeReachable(deps.store(), 1000), probeUpstream(deps.upstreamUrl(), 1000)]);
+      const started = deps.started?.() ?? true;
       const report: ReadinessReport = {
-        ready: store && upstream && !deps.draining(),
+        ready: store && upstream && started && !deps.draining(),
+        ...(started ? {} : { starting: true }),
         store: store ? 'ok' : 'unreachable',
         upstream: upstream ? 'ok' : 'unreachable',
       };

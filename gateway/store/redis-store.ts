@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { StoreConfig } from '../../config/types.js';
 import { assertValidRule, describeGcra, type GcraDecision } from './gcra.js';
 import { CHECK_ACCESS, INCREMENT, RATE_LIMIT, SET_IF_ABSENT, type LuaScript } from './lua/scripts.js';
@@ -31,13 +31,44 @@ const FAIL_FAST_DEFAULTS: RedisOptions = {
 };
 
 /**
- * The one place a Redis client is built, so that Sentinel (`sentinels`, `sentinel_name`) and
- * Cluster (`cluster_nodes`) can be added here when StoreConfig gains them; the rest of the
- * store only needs the commands ioredis's Redis and Cluster share.
+ * The one place a Redis client is built: a single server (`url`), a Sentinel-managed master
+ * (`sentinels` + `sentinel_name`: ioredis asks the sentinels where the master is, and again
+ * after a failover) or a Redis Cluster (`cluster_nodes`: seed nodes; the slot map is learnt from
+ * them). The store only uses commands that ioredis's Redis and Cluster share, so a Cluster is
+ * typed as a Redis here.
  */
 export function createRedisClient(config: StoreConfig, overrides: RedisOptions = {}): Redis {
-  if (!config.url) throw new Error('store.url is required for the Redis store');
-  return new Redis(config.url, { ...FAIL_FAST_DEFAULTS, ...overrides });
+  const options: RedisOptions = { ...FAIL_FAST_DEFAULTS, ...overrides };
+  if (config.cluster_nodes) {
+    const { retryStrategy, enableOfflineQueue, lazyConnect, ...perNode } = options;
+    return new Cluster(
+      config.cluster_nodes.map((node) => ({ host: node.host, port: node.port })),
+      {
+        lazyConnect: lazyConnect ?? true,
+        enableOfflineQueue: enableOfflineQueue ?? false,
+        clusterRetryStrategy: retryStrategy ? (attempt: number) => retryStrategy(attempt) : null,
+        redisOptions: { ...perNode, ...(config.password !== undefined ? { password: config.password } : {}) },
+      },
+    ) as unknown as Redis;
+  }
+  if (config.sentinels) {
+    return new Redis({
+      ...options,
+      sentinels: config.sentinels.map((node) => ({ host: node.host, port: node.port })),
+      name: config.sentinel_name!,
+      ...(config.password !== undefined ? { password: config.password, sentinelPassword: config.password } : {}),
+      sentinelRetryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2_000),
+    });
+  }
+  if (!config.url) throw new Error('store.url, store.sentinels or store.cluster_nodes is required for the Redis store');
+  return new Redis(config.url, options);
+}
+
+/** Where the store is, for messages and logs (never with a password). */
+export function describeRedisTarget(config: StoreConfig): string {
+  if (config.cluster_nodes) return `cluster ${config.cluster_nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  if (config.sentinels) return `sentinel master ${config.sentinel_name} via ${config.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  return redactUrl(config.url);
 }
 
 /** The scripts of lua/scripts.ts as client methods (ioredis defineCommand: EVALSHA). */
@@ -106,7 +137,7 @@ export class RedisStore implements Store {
       // Stop the background reconnect loop: the caller decides whether to try again.
       this.client.disconnect();
       const reason = err instanceof Error ? err.message : String(err);
-      throw new Error(`cannot connect to the Redis store at ${redactUrl(this.config.url)}: ${this.lastError ?? reason}`, { cause: err });
+      throw new Error(`cannot connect to the Redis store at ${describeRedisTarget(this.config)}: ${this.lastError ?? reason}`, { cause: err });
     }
   }
 
