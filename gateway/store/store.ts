@@ -1,15 +1,19 @@
 export interface RateLimitRule {
-  /** Requests allowed per period on average. */
+  /** Requests allowed per period: the steady rate is one per periodSeconds/limit. */
   limit: number;
   periodSeconds: number;
-  /** Extra requests allowed at once on top of the steady rate (GCRA burst); 0 = none. */
+  /**
+   * Like nginx `limit_req burst=N nodelay`: a quiet client may send burst + 1 at once; no
+   * window of one period lets more than limit + burst through. 0 = strict pacing.
+   */
   burst: number;
 }
 
 export interface RateLimitResult {
   allowed: boolean;
-  /** limit + burst: the most requests that can pass at once. */
+  /** limit + burst: the most requests that can pass in any one period (burst + 1 can pass at once). */
   limit: number;
+  /** How many more fit in the coming period at the steady rate; 0 after a refusal. */
   remaining: number;
   /** Seconds until the bucket is full again. */
   resetSeconds: number;
