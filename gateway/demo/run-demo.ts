@@ -41,6 +41,12 @@ Try it:
   # discovery
   curl -s ${base}/.well-known/smart-configuration
 
+  # the login and consent pages (user alice, password alice-demo): open in a browser
+  ${base}/oauth/authorize?response_type=code&client_id=demo-app&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&scope=launch%2Fpatient%20openid%20fhirUser%20patient%2F*.rs&state=demo&aud=${encodeURIComponent(base)}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256
+  # then exchange the code from the address bar (this verifier matches the challenge above):
+  curl -s -d grant_type=authorization_code -d client_id=demo-app -d redirect_uri=http://localhost:3000/callback \
+    -d code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk -d code=PASTE_CODE ${base}/oauth/token
+
 `);
   return {
     async close() {
