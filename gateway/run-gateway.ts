@@ -4,7 +4,7 @@ import { ConfigError, loadConfigFile } from '../config/loader.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createAuditLog, noAudit } from './audit-log.js';
 import { createLogger } from './logger.js';
-import { startGateway } from './server.js';
+import { startGateway, type Gateway } from './server.js';
 import { createStore } from './store/create-store.js';
 
 /**
@@ -56,40 +56,68 @@ function runPrimary(config: GatewayConfig, workers: number): void {
 async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.ProcessEnv): Promise<void> {
   const log = createLogger(config.logging);
   const audit = config.audit.enabled ? createAuditLog(config.audit.destination) : noAudit;
-  const store = createStore(config.store, log);
-  const gateway = await startGateway({ config, store, log, audit });
 
-  process.on('SIGHUP', () => {
+  // Signals are handled from the start: a SIGTERM while the gateway is still starting (waiting
+  // for its store) stops it as cleanly as one later, instead of killing the process outright.
+  let gateway: Gateway | undefined;
+  let stopping = false;
+  let reloadPending = false;
+  const finish = (code: number) => {
+    audit.flush();
+    log.flush();
+    process.exit(code);
+  };
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, grace_seconds: config.server.shutdown_grace }, 'draining: no new connections, finishing requests in flight');
+    if (!gateway) return; // closed as soon as startGateway hands it over
+    gateway
+      .close()
+      .then(() => {
+        log.info({}, 'stopped');
+        finish(0);
+      })
+      .catch((err: unknown) => {
+        log.error({ err: String(err) }, 'shutdown failed');
+        finish(1);
+      });
+  };
+  const reload = () => {
+    if (!gateway) {
+      reloadPending = true;
+      return;
+    }
     let next: GatewayConfig;
     try {
       next = loadConfigFile(configPath, env);
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [String(err)];
       log.error({ problems }, 'reload refused: the new configuration is invalid; keeping the running one');
+      // Flushed at once: an operator reading the log after SIGHUP must see why.
+      log.flush();
       return;
     }
-    gateway.reload(next).catch((err: unknown) => log.error({ err: String(err) }, 'reload failed; keeping the running configuration'));
-  });
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal, grace_seconds: config.server.shutdown_grace }, 'draining: no new connections, finishing requests in flight');
     gateway
-      .close()
-      .then(() => {
-        log.info({}, 'stopped');
-        audit.flush();
-        log.flush();
-        process.exit(0);
-      })
+      .reload(next)
+      .then(() => log.flush())
       .catch((err: unknown) => {
-        log.error({ err: String(err) }, 'shutdown failed');
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'reload failed; keeping the running configuration');
         log.flush();
-        process.exit(1);
       });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', reload);
+
+  const store = createStore(config.store, log);
+  gateway = await startGateway({ config, store, log, audit });
+  if (cluster.isWorker) log.info({ pid: process.pid, worker: cluster.worker?.id }, 'worker serving');
+  log.flush();
+  if (stopping) {
+    stopping = false;
+    stop('SIGTERM');
+  } else if (reloadPending) {
+    reload();
+  }
 }

@@ -13,7 +13,6 @@ import { INTERACTIVE_PATHS } from '../authz/interactive-paths.js';
 import { renderErrorPage } from '../authz/pages/error-page.js';
 import { securityHeaders } from '../authz/pages/layout.js';
 import { buildRuntime, RuntimeHolder, type Runtime } from '../authz/runtime.js';
-import { loadKeyRing } from '../authz/signing-keys.js';
 import { createTokenVerifier } from '../authz/verified-token-cache.js';
 import { noAudit, type AuditLog } from './audit-log.js';
 import { clientIp, trustedProxySet } from './client-ip.js';
@@ -21,12 +20,14 @@ import { fhirAccess, type AccessEvent } from './fhir-access.js';
 import { createHttpProxyForwarder, type Forwarder } from './forwarder.js';
 import { healthEndpoints } from './health.js';
 import { createUndiciForwarder } from './undici-forwarder.js';
+import { instrumentForwarder } from './instrumented-forwarder.js';
 import { instrumentStore } from './instrumented-store.js';
 import { ipRateLimit } from './ip-rate-limit.js';
 import { GatewayMetrics } from './metrics.js';
 import { sendOutcome } from './operation-outcome.js';
 import { requestId } from './request-id.js';
 import { requestLog } from './request-log.js';
+import { PENDING_KEYS, startStoreAndKeys, type GatewayStartup } from './startup.js';
 import type { Store } from './store/store.js';
 
 export interface Gateway {
@@ -36,6 +37,8 @@ export interface Gateway {
   runtime: RuntimeHolder;
   store: Store;
   metrics: GatewayMetrics;
+  /** Background start: `ready()` once the store answered and the keys are loaded. */
+  startup: GatewayStartup;
   /** Swap in a new configuration (SIGHUP). Upstream, store and listener changes need a restart. */
   reload(config: GatewayConfig): Promise<void>;
   /** Stop accepting, let in-flight requests finish within the grace period, close the store. */
@@ -50,6 +53,11 @@ export interface GatewayOptions {
   metrics?: GatewayMetrics;
   /** Use this forwarder instead of the default http-proxy one. */
   forwarder?: Forwarder;
+  /**
+   * How long startGateway waits, once listening, for the store and keys before it resolves
+   * anyway (not ready: 503 until the store is reached). Default 5000 ms.
+   */
+  readyWaitMs?: number;
 }
 
 interface AppDeps {
@@ -59,6 +67,8 @@ interface AppDeps {
   metrics: GatewayMetrics;
   audit: AuditLog;
   draining: () => boolean;
+  /** While starting, requests other than /healthz, /readyz and /metrics get 503. */
+  startup?: Pick<GatewayStartup, 'gate' | 'ready'>;
 }
 
 const trustedSets = new WeakMap<GatewayConfig, BlockList>();
@@ -84,6 +94,7 @@ export function createApp(deps: AppDeps): Koa {
     store: () => runtime.get().store,
     upstreamUrl: () => runtime.get().config.upstream.url,
     draining: deps.draining,
+    ...(deps.startup ? { started: deps.startup.ready } : {}),
   });
   const tokenRateLimit = ipRateLimit({
     name: 'ip-token',
@@ -129,12 +140,19 @@ export function createApp(deps: AppDeps): Koa {
     }
     await next();
   });
+  if (deps.startup) app.use(deps.startup.gate);
   app.use(requestLog(log));
   app.use(cors({ runtime }));
   app.use(async (ctx) => {
     if (ctx.path.startsWith('/oauth/') || ctx.path.startsWith('/.well-known/')) {
       await oauthErrors(log)(ctx, async () => {
-        if (ctx.path === OAUTH_PATHS.token && ctx.method === 'POST') await tokenRateLimit(ctx, async () => undefined);
+        if (ctx.path === OAUTH_PATHS.token && ctx.method === 'POST') {
+          // Tokens issued while the store is unreachable could not be revoked, nor used: say so now.
+          if ((runtime.get().store as { state?: string }).state === 'down') {
+            throw new OAuthError('temporarily_unavailable', 'The gateway cannot reach its store; retry shortly', { headers: { 'Retry-After': '1' } });
+          }
+          await tokenRateLimit(ctx, async () => undefined);
+        }
         if (ctx.path === INTERACTIVE_PATHS.login && ctx.method === 'POST') {
           let allowed = false;
           await loginRateLimit(ctx, async () => {
@@ -193,14 +211,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, log } = options;
   const metrics = options.metrics ?? new GatewayMetrics();
   const store = instrumentStore(options.store, metrics);
-  await store.connect();
-  const keys = await loadKeyRing({ signingKeyFile: config.tokens.signing_key_file, store, log });
-  const runtime = new RuntimeHolder(buildRuntime(config, keys, store));
+  // The store is connected and the keys loaded in the background (gateway/startup.ts): the
+  // process listens even while Redis is down, answering 503 until it is reachable.
+  const runtime = new RuntimeHolder(buildRuntime(config, PENDING_KEYS, store));
+  const startup = await startStoreAndKeys({ runtime, store, log });
   const forwarderOptions = { upstream: config.upstream, publicUrl: runtime.get().publicUrl };
-  const forwarder =
-    options.forwarder ?? (config.upstream.forwarder === 'http-proxy' ? createHttpProxyForwarder(forwarderOptions) : createUndiciForwarder(forwarderOptions));
+  const forwarder = instrumentForwarder(
+    options.forwarder ?? (config.upstream.forwarder === 'http-proxy' ? createHttpProxyForwarder(forwarderOptions) : createUndiciForwarder(forwarderOptions)),
+    metrics,
+  );
   let draining = false;
-  const app = createApp({ runtime, forwarder, log, metrics, audit: options.audit ?? noAudit, draining: () => draining });
+  const app = createApp({ runtime, forwarder, log, metrics, audit: options.audit ?? noAudit, draining: () => draining, startup });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -211,6 +232,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
   log.info({ url, upstream: config.upstream.url, store: store.kind }, 'gateway listening');
+  const readyWaitMs = options.readyWaitMs ?? 5_000;
+  if (readyWaitMs > 0) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([startup.whenReady, new Promise<void>((resolve) => (timer = setTimeout(resolve, readyWaitMs)))]);
+    clearTimeout(timer);
+  }
 
   return {
     server,
@@ -218,21 +245,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     runtime,
     store,
     metrics,
+    startup,
     async reload(next) {
       const current = runtime.get().config;
       const needsRestart = (['upstream', 'store'] as const).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
       if (current.server.port !== next.server.port || current.server.host !== next.server.host) needsRestart.push('server' as never);
-      const nextKeys =
-        next.tokens.signing_key_file !== undefined
-          ? await loadKeyRing({ signingKeyFile: next.tokens.signing_key_file, store, log })
-          : runtime.get().keys;
+      const nextKeys = await startup.keysFor(next.tokens);
       runtime.replace(buildRuntime({ ...next, upstream: current.upstream, store: current.store }, nextKeys, store));
       log.info({ clients: next.clients.length, restart_needed_for: needsRestart }, 'configuration reloaded');
     },
     async close(graceSeconds = config.server.shutdown_grace) {
       draining = true;
+      startup.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections become idle as their last response ends: close them then, not
+      // only those idle at the moment of the signal (else close() waits out the whole grace).
       server.closeIdleConnections();
+      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+      void closed.then(() => clearInterval(idleSweep));
       const grace = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceSeconds * 1000).unref());
       if ((await Promise.race([closed, grace])) === 'timeout') {
         log.warn({ grace_seconds: graceSeconds }, 'grace period over: closing the remaining connections');
