@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   children.push(upstream);
   const upstreamBase = `${upstream.url}/fhir`;
   const gwArgs = ['--upstream', upstreamBase, '--log', GATEWAY_LOG];
-  const [bare, gwRedis, gwMemory, gwProbe, gwHttpProxy] = await Promise.all([
+  const [bare, gwRedis, gwMemory, gwProbe, gwUndici] = await Promise.all([
     // (b) is the baseline every ratio needs: always started.
     tryStart('bare-proxy', 'bare-proxy', ['--upstream', upstreamBase]),
     redis && ['c', 'd', 'token', 'rss'].some((r) => ONLY.has(r))
@@ -108,8 +108,8 @@ async function main(): Promise<void> {
     ONLY.has('e') ? tryStart('gateway-memory', 'gateway', gwArgs) : Promise.resolve('not selected'),
     // Rate-limit probe: same gateway, a limit of 1 request/min, to see whether startGateway enforces it.
     ['c', 'd', 'e'].some((r) => ONLY.has(r)) ? tryStart('gateway-probe', 'gateway', [...gwArgs, '--per-client', '1/min', '--burst', '0']) : Promise.resolve('not selected'),
-    // (f): as (e) with the http-proxy forwarder, to compare the two forwarders in one run.
-    ONLY.has('f') ? tryStart('gateway-http-proxy', 'gateway', [...gwArgs, '--forwarder', 'http-proxy']) : Promise.resolve('not selected'),
+    // (f): as (e) with the undici forwarder, to compare the two forwarders in one run.
+    ONLY.has('f') ? tryStart('gateway-undici', 'gateway', [...gwArgs, '--forwarder', 'undici']) : Promise.resolve('not selected'),
   ]);
   for (const [name, c] of [['bare-proxy', bare], ['gateway-redis', gwRedis], ['gateway-memory', gwMemory], ['gateway-probe', gwProbe]] as const) {
     if (typeof c === 'string' && c !== 'not selected') log(`${name} unavailable: ${c.split('\n')[0]}`);
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     log(`minted ${tokens.length} tokens in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
   if (typeof gwMemory !== 'string') memoryToken = primary === gwMemory ? tokens[0] : (await gwMemory.request<string[]>('mint', { count: 1 }))[0];
-  const httpProxyToken = typeof gwHttpProxy !== 'string' ? (await gwHttpProxy.request<string[]>('mint', { count: 1 }))[0] : undefined;
+  const undiciToken = typeof gwUndici !== 'string' ? (await gwUndici.request<string[]>('mint', { count: 1 }))[0] : undefined;
   const rotateTokens = () => ({ authorization: `Bearer ${tokens[rot++ % tokens.length]}` });
 
   // --- Rate limit enforced? ---
@@ -179,10 +179,10 @@ async function main(): Promise<void> {
       path: FHIR_PATH,
       headers: { authorization: `Bearer ${memoryToken}` },
     }),
-    row('f', 'as (e), forwarding with http-proxy instead of undici', gwHttpProxy, {
-      url: typeof gwHttpProxy === 'string' ? '' : gwHttpProxy.url,
+    row('f', 'as (e), forwarding with undici instead of http-proxy', gwUndici, {
+      url: typeof gwUndici === 'string' ? '' : gwUndici.url,
       path: FHIR_PATH,
-      headers: { authorization: `Bearer ${httpProxyToken}` },
+      headers: { authorization: `Bearer ${undiciToken}` },
     }),
     row('token', `token endpoint, client_credentials, ${primaryStore} store`, primary ?? 'no gateway started', {
       url: primary?.url ?? '',

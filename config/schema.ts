@@ -55,7 +55,7 @@ const upstreamSchema = {
     url: nonEmptyString,
     timeout: duration('30s'),
     max_sockets: { type: 'integer', minimum: 1, default: 256 },
-    forwarder: { enum: ['undici', 'http-proxy'], default: 'undici' },
+    forwarder: { enum: ['http-proxy', 'undici'], default: 'http-proxy' },
   },
 } as const;
 

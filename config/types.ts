@@ -52,8 +52,8 @@ export interface UpstreamConfig {
   timeout: number;
   /** Max sockets kept open to the upstream. */
   max_sockets: number;
-  /** HTTP client used to forward: undici's pool (default, faster) or http-proxy. */
-  forwarder: 'undici' | 'http-proxy';
+  /** HTTP client used to forward: http-proxy (default) or undici's pool (see README, Performance). */
+  forwarder: 'http-proxy' | 'undici';
 }
 
 /** How the proxy treats bodies it must inspect, and the paging links it hands out. */

@@ -217,13 +217,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const startup = await startStoreAndKeys({ runtime, store, log });
   const forwarderOptions = { upstream: config.upstream, publicUrl: runtime.get().publicUrl };
   const forwarder = instrumentForwarder(
-    options.forwarder ?? (config.upstream.forwarder === 'http-proxy' ? createHttpProxyForwarder(forwarderOptions) : createUndiciForwarder(forwarderOptions)),
+    options.forwarder ?? (config.upstream.forwarder === 'undici' ? createUndiciForwarder(forwarderOptions) : createHttpProxyForwarder(forwarderOptions)),
     metrics,
   );
   let draining = false;
   const app = createApp({ runtime, forwarder, log, metrics, audit: options.audit ?? noAudit, draining: () => draining, startup });
   const server = createServer(app.callback());
   server.keepAliveTimeout = 65_000;
+  // Wait a little for the store before accepting connections, so a worker joining a cluster (or
+  // an instance joining a load balancer) does not answer its first requests with 503. If the
+  // store stays away, listen anyway: /healthz answers and /readyz says why it is not ready.
+  const readyWaitMs = options.readyWaitMs ?? 5_000;
+  if (readyWaitMs > 0) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([startup.whenReady, new Promise<void>((resolve) => (timer = setTimeout(resolve, readyWaitMs)))]);
+    clearTimeout(timer);
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());
@@ -232,12 +241,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
   log.info({ url, upstream: config.upstream.url, store: store.kind }, 'gateway listening');
-  const readyWaitMs = options.readyWaitMs ?? 5_000;
-  if (readyWaitMs > 0) {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([startup.whenReady, new Promise<void>((resolve) => (timer = setTimeout(resolve, readyWaitMs)))]);
-    clearTimeout(timer);
-  }
 
   return {
     server,

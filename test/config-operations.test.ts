@@ -65,3 +65,15 @@ t.test('audit, trusted proxies, shutdown grace', async (t) => {
   t.equal(config.server.shutdown_grace, 30);
   t.match(problems({ audit: { enabled: 'yes please' } })[0], /^ops\.yaml: audit\.enabled: expected true or false/);
 });
+
+t.test('every example config in config/examples loads', async (t) => {
+  const { readdirSync } = await import('node:fs');
+  const { loadConfigFile } = await import('../config/loader.js');
+  const dir = new URL('../config/examples/', import.meta.url).pathname;
+  const env = { BACKEND_SECRET: 'x', DEMO_UPSTREAM_URL: 'http://127.0.0.1:1/fhir' };
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  t.ok(files.length >= 3, `found ${files.join(', ')}`);
+  for (const file of files) {
+    t.doesNotThrow(() => loadConfigFile(dir + file, env), file);
+  }
+});

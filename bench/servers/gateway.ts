@@ -27,7 +27,7 @@ const redisUrl = arg('redis', '');
 const perClient = arg('per-client', '1000000/s');
 const burst = Number(arg('burst', '1000000'));
 const logMode = arg('log', 'warn');
-const forwarder = arg('forwarder', 'undici');
+const forwarder = arg('forwarder', 'http-proxy');
 
 const raw = {
   server: { host: '127.0.0.1', port: 0, public_url: 'http://127.0.0.1:8080' },

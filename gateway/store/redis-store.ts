@@ -28,6 +28,9 @@ const FAIL_FAST_DEFAULTS: RedisOptions = {
   commandTimeout: 1_000,
   connectTimeout: 2_000,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+  // Commands issued in the same tick (concurrent requests) share one write to the socket;
+  // each request still makes exactly one command.
+  enableAutoPipelining: true,
 };
 
 /**
