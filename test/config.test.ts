@@ -44,6 +44,7 @@ t.test('the example file loads when BACKEND_SECRET is set', async (t) => {
       ['backend-service', 'client_secret_basic'],
       ['partner-system', 'private_key_jwt'],
       ['patient-portal', 'none'],
+      ['clinic-web-app', 'client_secret_basic'],
     ],
   );
 });
