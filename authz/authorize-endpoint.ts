@@ -18,7 +18,7 @@ import type { Runtime, RuntimeHolder } from './runtime.js';
 import { capScopeForUser } from './scope-grant.js';
 import { sharedSecret } from './shared-secret.js';
 import { authorizationCodeTtl } from './token-lifetimes.js';
-import { issueUserTokens } from './user-tokens.js';
+import { issueUserTokens, tokenSubject } from './user-tokens.js';
 import { usersOf, type SignedInUser } from './users.js';
 
 export interface AuthorizeEndpointDeps {
@@ -126,9 +126,7 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
           redirectUri: request.redirectUri,
           ...(request.codeChallenge !== undefined ? { codeChallenge: request.codeChallenge } : {}),
           scope: signedIn.scope,
-          username: user.username,
-          ...(user.patient !== undefined ? { patient: user.patient } : {}),
-          ...(user.fhirUser !== undefined ? { fhirUser: user.fhirUser } : {}),
+          ...tokenSubject(user),
           ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
           authTime: signedIn.authTime,
         },
@@ -228,11 +226,7 @@ async function showConsent(
   const body = renderConsentPage({
     clientName: clientName(client),
     scopes: scope.split(' '),
-    user: {
-      username: user.username,
-      ...(user.fhirUser !== undefined ? { fhirUser: user.fhirUser } : {}),
-      ...(user.patient !== undefined ? { patient: user.patient } : {}),
-    },
+    user: tokenSubject(user),
     csrfToken,
     interactionId,
     actionUrl: runtime.publicUrl + INTERACTIVE_PATHS.consent,

@@ -16,6 +16,15 @@ export interface TokenSubject {
   fhirUser?: string;
 }
 
+/** The subject and launch context of anything that carries them (a code, a refresh record, a user). */
+export function tokenSubject(from: TokenSubject): TokenSubject {
+  return {
+    username: from.username,
+    ...(from.patient !== undefined ? { patient: from.patient } : {}),
+    ...(from.fhirUser !== undefined ? { fhirUser: from.fhirUser } : {}),
+  };
+}
+
 export interface UserGrant {
   client: ClientConfig;
   subject: TokenSubject;
@@ -56,9 +65,7 @@ export async function issueUserTokens(runtime: Runtime, grant: UserGrant): Promi
       familyId: grant.familyId,
       clientId: client.client_id,
       scope: grant.grantScope,
-      username: subject.username,
-      ...(subject.patient !== undefined ? { patient: subject.patient } : {}),
-      ...(subject.fhirUser !== undefined ? { fhirUser: subject.fhirUser } : {}),
+      ...tokenSubject(subject),
       ...(grant.authTime !== undefined ? { authTime: grant.authTime } : {}),
       exp: Math.floor(Date.now() / 1000) + refreshTokenTtl(runtime),
     });

@@ -3,7 +3,7 @@ import { OAuthError } from '../oauth-error.js';
 import { verifyCodeVerifier } from '../pkce.js';
 import { TokenFamilies } from '../token-family.js';
 import { familyLifetime, tokenFamilies } from '../token-lifetimes.js';
-import { issueUserTokens } from '../user-tokens.js';
+import { issueUserTokens, tokenSubject } from '../user-tokens.js';
 import { usersOf } from '../users.js';
 import type { GrantHandler } from './grant-handler.js';
 
@@ -49,11 +49,7 @@ export const authorizationCodeGrant: GrantHandler = {
 
     const body = await issueUserTokens(runtime, {
       client,
-      subject: {
-        username: code.username,
-        ...(code.patient !== undefined ? { patient: code.patient } : {}),
-        ...(code.fhirUser !== undefined ? { fhirUser: code.fhirUser } : {}),
-      },
+      subject: tokenSubject(code),
       scope: code.scope,
       grantScope: code.scope,
       familyId,

@@ -2,7 +2,7 @@ import { OAuthError } from '../oauth-error.js';
 import { RefreshTokens } from '../refresh-tokens.js';
 import { capScopeForUser, narrowRefreshScope } from '../scope-grant.js';
 import { tokenFamilies } from '../token-lifetimes.js';
-import { issueUserTokens } from '../user-tokens.js';
+import { issueUserTokens, tokenSubject } from '../user-tokens.js';
 import { usersOf } from '../users.js';
 import type { GrantHandler } from './grant-handler.js';
 
@@ -42,11 +42,7 @@ export const refreshTokenGrant: GrantHandler = {
 
     const body = await issueUserTokens(runtime, {
       client,
-      subject: {
-        username: record.username,
-        ...(record.patient !== undefined ? { patient: record.patient } : {}),
-        ...(record.fhirUser !== undefined ? { fhirUser: record.fhirUser } : {}),
-      },
+      subject: tokenSubject(record),
       scope,
       grantScope: record.scope,
       familyId: record.familyId,
