@@ -12,7 +12,7 @@ import { cors } from '../authz/cors.js';
 import { INTERACTIVE_PATHS } from '../authz/interactive-paths.js';
 import { renderErrorPage } from '../authz/pages/error-page.js';
 import { securityHeaders } from '../authz/pages/layout.js';
-import { buildRuntime, RuntimeHolder, type Runtime } from '../authz/runtime.js';
+import { buildRuntime, RuntimeHolder } from '../authz/runtime.js';
 import { createTokenVerifier } from '../authz/verified-token-cache.js';
 import { noAudit, type AuditLog } from './audit-log.js';
 import { clientIp, trustedProxySet } from './client-ip.js';
@@ -71,16 +71,18 @@ interface AppDeps {
   startup?: Pick<GatewayStartup, 'gate' | 'ready'>;
 }
 
-const trustedSets = new WeakMap<GatewayConfig, BlockList>();
-function trustedProxiesOf(runtime: Runtime): BlockList | undefined {
-  const entries = runtime.config.server.trusted_proxies;
-  if (entries.length === 0) return undefined;
-  let set = trustedSets.get(runtime.config);
-  if (!set) {
-    set = trustedProxySet(entries);
-    trustedSets.set(runtime.config, set);
-  }
-  return set;
+/** The trusted-proxy set of the current config, rebuilt only when a reload swaps the config. */
+function trustedProxiesFor(runtime: RuntimeHolder): () => BlockList | undefined {
+  let builtFor: GatewayConfig | undefined;
+  let set: BlockList | undefined;
+  return () => {
+    const config = runtime.get().config;
+    if (config !== builtFor) {
+      builtFor = config;
+      set = config.server.trusted_proxies.length > 0 ? trustedProxySet(config.server.trusted_proxies) : undefined;
+    }
+    return set;
+  };
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -130,7 +132,7 @@ export function createApp(deps: AppDeps): Koa {
   });
 
   app.use(requestId());
-  app.use(clientIp(() => trustedProxiesOf(runtime.get())));
+  app.use(clientIp(trustedProxiesFor(runtime)));
   app.use(async (ctx, next) => {
     if (await health(ctx)) return;
     if (ctx.path === '/metrics' && ctx.method === 'GET') {
