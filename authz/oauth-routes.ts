@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import type { GrantType } from '../config/types.js';
 import { authorizeEndpoints } from './authorize-endpoint.js';
 import { privateKeyJwtVerifier } from './client-assertion-verifier.js';
 import type { AssertionVerifier } from './client-authentication.js';
@@ -27,6 +28,8 @@ export interface OAuthRouteDeps {
   verifyAssertion?: AssertionVerifier;
   /** Replaces the growing delay after failed sign-ins (tests). */
   throttleSleep?: (ms: number) => Promise<unknown>;
+  /** Called once per token response from the token endpoint (metrics). */
+  onTokenIssued?: (grantType: GrantType) => void;
 }
 
 /** Every endpoint under /oauth and /.well-known that the gateway answers itself. */
@@ -52,6 +55,7 @@ export function oauthRouter(deps: OAuthRouteDeps): Router {
       runtime,
       verifyAssertion,
       grants: [clientCredentialsGrant, authorizationCodeGrant, passwordGrant(throttle), refreshTokenGrant],
+      ...(deps.onTokenIssued ? { onIssued: deps.onTokenIssued } : {}),
     }),
   );
   router.post(OAUTH_PATHS.introspect, form, introspectionEndpoint({ runtime, verifyAssertion }));

@@ -89,7 +89,7 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
   const { runtime, log, metrics, audit } = deps;
 
-  const oauth = oauthRouter({ runtime, log });
+  const oauth = oauthRouter({ runtime, log, onTokenIssued: (grantType) => metrics.tokensIssued.inc({ grant_type: grantType }) });
   const oauthRoutes = oauth.routes();
   const oauthMethods = oauth.allowedMethods({ throw: true });
   const health = healthEndpoints({
@@ -169,9 +169,6 @@ export function createApp(deps: AppDeps): Koa {
             throw new OAuthError('invalid_request', `Method ${ctx.method} is not allowed here`, { status: err.status ?? 405 });
           });
           if (ctx.status === 404 && ctx.body === undefined) throw new OAuthError('invalid_request', 'No such endpoint', { status: 404 });
-        }
-        if (ctx.path === OAUTH_PATHS.token && ctx.status === 200) {
-          metrics.tokensIssued.inc({ grant_type: (ctx.state.form as Record<string, string> | undefined)?.grant_type ?? 'unknown' });
         }
       });
       return;
