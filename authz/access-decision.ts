@@ -503,7 +503,11 @@ function tokenScopeFacts(claims: TokenClaims): TokenScopeFacts {
 
 /** Decides one FHIR request for one token. */
 export function decideAccess(facts: FhirRequestFacts, claims: TokenClaims): AccessDecision {
-  const request = classifyRequest(facts);
+  return decideClassified(classifyRequest(facts), facts, claims);
+}
+
+/** decideAccess for a caller that has already classified `facts` (the proxy does, for its audit record). */
+export function decideClassified(request: ReturnType<typeof classifyRequest>, facts: FhirRequestFacts, claims: TokenClaims): AccessDecision {
   if ('error' in request) return deny(request.status, request.error);
   if (request.interaction === 'capabilities' || request.interaction === 'well-known') return allow('public endpoint');
   if (request.interaction === 'batch' || request.interaction === 'transaction') return decideBundle(facts, claims);

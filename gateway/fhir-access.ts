@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { verifyAccessToken, type AccessTokenClaims } from '../authz/access-token.js';
-import { decideAccess, type AccessAllowed, type AccessDecision } from '../authz/access-decision.js';
+import { decideAccess, decideClassified, type AccessAllowed, type AccessDecision } from '../authz/access-decision.js';
 import { classifyRequest, normalizePath, type ClassifiedRequest, type FhirRequestFacts } from '../authz/fhir-request.js';
 import type { Runtime, RuntimeHolder } from '../authz/runtime.js';
 import type { TokenVerifier } from '../authz/verified-token-cache.js';
@@ -144,7 +144,7 @@ async function handleFhirRequest(ctx: Context, deps: FhirAccessDeps, record: Req
 
   const classified = classifyRequest(facts);
   if (!('error' in classified)) record.request = classified;
-  let decision: AccessDecision = decideAccess(facts, claims);
+  let decision: AccessDecision = decideClassified(classified, facts, claims);
   if (!decision.allow) return refuse(ctx, decision.status, decision.reason, decision);
 
   // The body is read only when the decision needs it; everything else streams.
