@@ -1,14 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
-import type { Context } from 'koa';
 import { cleanResponseHeaders, UpstreamError, type Forwarder, type ForwarderOptions, type UpstreamResponse } from './forwarder.js';
-import { stripHopByHop } from './hop-by-hop.js';
 import { sendOutcomeRaw } from './raw-outcome.js';
-import { forwardedHeaders } from './upstream-headers.js';
-
-/** Client headers never sent upstream: credentials, and framing undici computes itself. */
-const NOT_FORWARDED = ['host', 'authorization', 'cookie', 'transfer-encoding', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'];
+import { upstreamRequestHeaders } from './upstream-headers.js';
 
 /**
  * Forwards through undici's connection pool: the same contract as the http-proxy forwarder
@@ -39,10 +34,12 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
       ctx.respond = false;
       const req = ctx.req;
       const res = ctx.res;
-      const headers = clientHeaders(req.headers, ctx);
+      const headers = upstreamRequestHeaders(ctx);
       const buffered = forwardOptions.body;
-      if (buffered) headers['content-length'] = String(buffered.length);
       const streamsBody = !buffered && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
+      // Framing: the exact length of bytes the gateway read, or the client's own length when streaming.
+      if (buffered) headers['content-length'] = String(buffered.length);
+      else if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
       return new Promise<void>((resolve) => {
         let responded = false;
         pool
@@ -50,7 +47,7 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
             {
               path: basePath + upstreamPath,
               method: req.method as 'GET',
-              headers,
+              headers: headers as Record<string, string | string[]>,
               body: buffered ?? (streamsBody ? req : null),
             },
             ({ statusCode, headers: upstreamHeaders }) => {
@@ -114,13 +111,4 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
       void pool.close();
     },
   };
-}
-
-function clientHeaders(incoming: IncomingHttpHeaders, ctx: Context): Record<string, string | string[]> {
-  const copy: IncomingHttpHeaders = { ...incoming };
-  stripHopByHop(copy);
-  for (const name of NOT_FORWARDED) delete copy[name];
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(copy)) if (value !== undefined) out[name] = value;
-  return { ...out, ...forwardedHeaders(ctx) };
 }
