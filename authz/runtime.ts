@@ -1,8 +1,8 @@
 import type { GatewayConfig } from '../config/types.js';
-import type { Store } from '../gateway/store/store.js';
-import type { AccessTokenSettings } from './access-token.js';
-import { ClientRegistry } from './client-registry.js';
-import type { KeyRing } from './signing-keys.js';
+import type { Store } from './store.js';
+import type { AccessTokenSettings } from './tokens/access-token.js';
+import { ClientRegistry } from './oauth/clients/client-registry.js';
+import type { KeyRing } from './tokens/signing-keys.js';
 
 /**
  * What a request needs from the configuration, as one immutable snapshot. A reload builds a

@@ -10,7 +10,7 @@
 import { Ajv, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
 import type { ClientConfig, GatewayConfig, ServerConfig, StoreConfig, UpstreamConfig, UserConfig } from './types.js';
 import { parseDuration } from './durations.js';
-import { isValidPasswordHash } from '../authz/password-hash.js';
+import { isValidPasswordHash } from '../authz/oauth/users/password-hash.js';
 
 // ---------------------------------------------------------------------------------------
 // Schema vocabulary

@@ -11,9 +11,9 @@
  * bench client, signed with the gateway's own key ring (runtime.get().keys).
  */
 import pino from 'pino';
-import { issueAccessToken } from '../../authz/access-token.js';
+import { issueAccessToken } from '../../authz/tokens/access-token.js';
 import { parseConfig } from '../../config/loader.js';
-import { createLogger } from '../../gateway/logger.js';
+import { createLogger } from '../../gateway/process/logger.js';
 import { startGateway } from '../../gateway/server.js';
 import { createStore } from '../../gateway/store/create-store.js';
 import { arg, serveChild } from './child-protocol.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../config/loader.js';
-import { createLogger } from '../logger.js';
+import { createLogger } from '../process/logger.js';
 import { startGateway } from '../server.js';
 import { createStore } from '../store/create-store.js';
 import { startFhirUpstream } from './fhir-upstream.js';

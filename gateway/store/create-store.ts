@@ -1,7 +1,7 @@
 import type { StoreConfig } from '../../config/types.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore, describeRedisTarget } from './redis-store.js';
-import type { Store } from './store.js';
+import type { Store } from '../../authz/store.js';
 
 export interface StoreLog {
   info(obj: object, msg: string): void;

@@ -1,4 +1,4 @@
-import type { RateLimitResult, RateLimitRule } from './store.js';
+import type { RateLimitResult, RateLimitRule } from '../../authz/store.js';
 
 /**
  * GCRA (generic cell rate algorithm) -- the rate limit both stores apply. The Lua text and the

@@ -1,5 +1,5 @@
 import { assertValidRule, describeGcra, gcraDecide, gcraStateTtlMs } from './gcra.js';
-import type { AccessCheck, RateLimitResult, RateLimitRule, Store } from './store.js';
+import type { AccessCheck, RateLimitResult, RateLimitRule, Store } from '../../authz/store.js';
 import { ttlToMs } from './ttl.js';
 
 export interface MemoryStoreOptions {

@@ -3,7 +3,7 @@ import type { StoreConfig } from '../../config/types.js';
 import { assertValidRule, describeGcra, type GcraDecision } from './gcra.js';
 import { CHECK_ACCESS, INCREMENT, RATE_LIMIT, SET_IF_ABSENT, type LuaScript } from './lua/scripts.js';
 import { redisKeys, type RedisKeys } from './redis-keys.js';
-import type { AccessCheck, RateLimitResult, RateLimitRule, Store } from './store.js';
+import type { AccessCheck, RateLimitResult, RateLimitRule, Store } from '../../authz/store.js';
 import { ttlToMs } from './ttl.js';
 
 export type RedisStoreState = 'ready' | 'down';

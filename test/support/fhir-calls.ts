@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import type { Resource } from '@medplum/fhirtypes';
-import { issueAccessToken } from '../../authz/access-token.js';
+import { issueAccessToken } from '../../authz/tokens/access-token.js';
 import type { Stack } from './stack.js';
 
 /** Two patients' records (plus a third, Carla) and shared reference data. */

@@ -1,6 +1,6 @@
 import type { Test } from 'tap';
 import * as oidc from 'openid-client';
-import { hashPassword } from '../../authz/password-hash.js';
+import { hashPassword } from '../../authz/oauth/users/password-hash.js';
 import { startStack, type Stack, type StoreKind } from './stack.js';
 
 /**

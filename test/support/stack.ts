@@ -3,7 +3,7 @@ import type { Test } from 'tap';
 import { parseConfig } from '../../config/loader.js';
 import type { GatewayConfig } from '../../config/types.js';
 import { startFhirUpstream, type FhirUpstream } from '../../gateway/demo/fhir-upstream.js';
-import { createLogger } from '../../gateway/logger.js';
+import { createLogger } from '../../gateway/process/logger.js';
 import { startGateway, type Gateway } from '../../gateway/server.js';
 import { createStore } from '../../gateway/store/create-store.js';
 import { freePort } from './free-port.js';

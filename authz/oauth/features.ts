@@ -1,0 +1,51 @@
+import type { ImplementedFeatures } from './endpoints/discovery.js';
+import { ASSERTION_ALGORITHMS } from './clients/client-assertion.js';
+
+/** What is implemented today; both discovery documents are derived from this. */
+export const FEATURES: ImplementedFeatures = {
+  grantTypes: ['authorization_code', 'implicit', 'password', 'refresh_token', 'client_credentials'],
+  responseTypes: ['code', 'token'],
+  authMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+  assertionAlgs: [...ASSERTION_ALGORITHMS],
+  // plain is refused: SMART App Launch 2 and RFC 9700 §2.1.1.
+  pkceMethods: ['S256'],
+  hasAuthorize: true,
+  hasIntrospection: true,
+  hasRevocation: true,
+  smartCapabilities: [
+    'launch-standalone',
+    'client-public',
+    'client-confidential-symmetric',
+    'client-confidential-asymmetric',
+    'context-standalone-patient',
+    'permission-offline',
+    'permission-online',
+    'permission-patient',
+    'permission-user',
+    'permission-v1',
+    'permission-v2',
+    'sso-openid-connect',
+  ],
+  scopesSupported: [
+    'openid',
+    'fhirUser',
+    'launch/patient',
+    'offline_access',
+    'online_access',
+    'patient/*.cruds',
+    'patient/*.rs',
+    'patient/*.read',
+    'patient/*.write',
+    'patient/*.*',
+    'user/*.cruds',
+    'user/*.rs',
+    'user/*.read',
+    'user/*.write',
+    'user/*.*',
+    'system/*.cruds',
+    'system/*.rs',
+    'system/*.read',
+    'system/*.write',
+    'system/*.*',
+  ],
+};

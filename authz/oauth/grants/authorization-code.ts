@@ -1,0 +1,66 @@
+import { AuthorizationCodes } from '../records/authorization-codes.js';
+import { OAuthError } from '../oauth-error.js';
+import { verifyCodeVerifier } from '../pkce.js';
+import { TokenFamilies } from '../records/token-families.js';
+import { familyLifetime, tokenFamilies } from '../lifetimes.js';
+import { issueUserTokens, tokenSubject } from '../user-tokens.js';
+import { usersOf } from '../users/users.js';
+import type { GrantHandler } from './grant-handler.js';
+
+const INVALID_CODE = 'The authorization code is invalid, expired or already used';
+
+/**
+ * RFC 6749 §4.1.3 with PKCE (RFC 7636) and the replay rule of §4.1.2: a code redeemed twice
+ * revokes every token the first redemption produced.
+ */
+export const authorizationCodeGrant: GrantHandler = {
+  grantType: 'authorization_code',
+  async handle({ client, form, runtime }) {
+    if (!form.code) throw new OAuthError('invalid_request', 'code is required');
+    if (!form.redirect_uri) throw new OAuthError('invalid_request', 'redirect_uri is required');
+
+    const codes = new AuthorizationCodes(runtime.store);
+    const families = tokenFamilies(runtime);
+    const redemption = await codes.redeem(form.code);
+    if (redemption.kind === 'replayed') {
+      await families.revoke(redemption.familyId);
+      throw new OAuthError('invalid_grant', INVALID_CODE);
+    }
+    if (redemption.kind === 'unknown') throw new OAuthError('invalid_grant', INVALID_CODE);
+
+    const code = redemption.record;
+    // Recorded first thing, so a replay right after this finds the family to revoke, and
+    // before any check, so a failed attempt by whoever stole the code still burns it.
+    const familyId = TokenFamilies.newId();
+    await codes.markRedeemed(redemption.hash, familyId, familyLifetime(runtime));
+    await families.create(client.client_id, familyId);
+
+    if (code.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'The authorization code was issued to another client');
+    if (code.redirectUri !== form.redirect_uri) throw new OAuthError('invalid_grant', 'redirect_uri differs from the authorization request');
+    if (code.codeChallenge !== undefined) {
+      const pkce = verifyCodeVerifier(form.code_verifier, code.codeChallenge);
+      if (!pkce.ok) throw new OAuthError('invalid_grant', pkce.description);
+    } else if (form.code_verifier !== undefined) {
+      // RFC 9700 §2.1.1: a verifier without a challenge means someone is downgrading PKCE.
+      throw new OAuthError('invalid_grant', 'code_verifier sent, but the authorization request had no code_challenge');
+    }
+
+    if (!usersOf(runtime.config).find(code.username)) throw new OAuthError('invalid_grant', 'The user of this code no longer exists');
+
+    const body = await issueUserTokens(runtime, {
+      client,
+      subject: tokenSubject(code),
+      scope: code.scope,
+      grantScope: code.scope,
+      familyId,
+      ...(code.nonce !== undefined ? { nonce: code.nonce } : {}),
+      authTime: code.authTime,
+    });
+    // A replay that raced with this redemption revoked the family before these tokens joined it.
+    if (await families.isRevoked(familyId)) {
+      await families.revoke(familyId);
+      throw new OAuthError('invalid_grant', INVALID_CODE);
+    }
+    return body;
+  },
+};

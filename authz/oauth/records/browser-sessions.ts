@@ -1,0 +1,72 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Runtime } from '../../runtime.js';
+import { SESSION_TTL_SECONDS } from '../settings.js';
+import { randomToken, sha256Hex } from '../../crypto/random-token.js';
+import { sharedSecret } from '../../crypto/shared-secret.js';
+
+/**
+ * The signed-in browser: a random session id in an HttpOnly, SameSite=Lax cookie, signed so a
+ * forged id is refused without a store round trip, and kept in the store so it can expire and
+ * be shared by every gateway instance.
+ */
+export const SESSION_COOKIE = 'fhirgw_session';
+
+export interface BrowserSession {
+  id: string;
+  username: string;
+  /** Seconds since the epoch when the user typed their password (OIDC auth_time). */
+  authTime: number;
+}
+
+interface StoredSession {
+  username: string;
+  authTime: number;
+}
+
+const storeKey = (id: string) => `session:${sha256Hex(id)}`;
+
+async function sign(runtime: Runtime, id: string): Promise<string> {
+  const key = await sharedSecret(runtime.store, 'session-cookie');
+  return createHmac('sha256', key).update(`session\n${id}`).digest('base64url');
+}
+
+export async function startSession(runtime: Runtime, username: string): Promise<{ session: BrowserSession; setCookie: string }> {
+  const id = randomToken(32);
+  const authTime = Math.floor(Date.now() / 1000);
+  const stored: StoredSession = { username, authTime };
+  await runtime.store.set(storeKey(id), JSON.stringify(stored), SESSION_TTL_SECONDS);
+  const value = `${id}.${await sign(runtime, id)}`;
+  return { session: { id, username, authTime }, setCookie: serializeCookie(runtime, value, SESSION_TTL_SECONDS) };
+}
+
+/** The session named by the request's cookie, if its signature holds and the store still has it. */
+export async function currentSession(runtime: Runtime, cookieHeader: string | undefined): Promise<BrowserSession | undefined> {
+  const value = readCookie(cookieHeader, SESSION_COOKIE);
+  const match = value === undefined ? null : /^([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43})$/.exec(value);
+  if (!match) return undefined;
+  const [, id, signature] = match as unknown as [string, string, string];
+  const expected = Buffer.from(await sign(runtime, id));
+  const given = Buffer.from(signature);
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
+  const stored = await runtime.store.get(storeKey(id));
+  if (stored === null) return undefined;
+  const parsed = JSON.parse(stored) as StoredSession;
+  return { id, username: parsed.username, authTime: parsed.authTime };
+}
+
+function serializeCookie(runtime: Runtime, value: string, maxAge: number): string {
+  const publicUrl = new URL(runtime.publicUrl);
+  // Only the OAuth pages need it; the FHIR API never sees the cookie.
+  const path = `${publicUrl.pathname.replace(/\/+$/, '')}/oauth/`;
+  const secure = publicUrl.protocol === 'https:' ? '; Secure' : '';
+  return `${SESSION_COOKIE}=${value}; Path=${path}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

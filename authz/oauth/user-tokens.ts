@@ -1,0 +1,105 @@
+import type { ClientConfig } from '../../config/types.js';
+import { issueAccessToken } from '../tokens/access-token.js';
+import { issueIdToken } from '../tokens/id-token.js';
+import { RefreshTokens } from './records/refresh-tokens.js';
+import type { Runtime } from '../runtime.js';
+import { hasScope } from './scope-narrowing.js';
+import { refreshTokenTtl, tokenFamilies } from './lifetimes.js';
+import type { TokenResponseBody } from './token-response.js';
+
+/** The person a user-flow token is about: the subject and the SMART launch context. */
+export interface TokenSubject {
+  username: string;
+  /** Bare Patient id. */
+  patient?: string;
+  /** Reference such as `Practitioner/123`. */
+  fhirUser?: string;
+}
+
+/** The subject and launch context of anything that carries them (a code, a refresh record, a user). */
+export function tokenSubject(from: TokenSubject): TokenSubject {
+  return {
+    username: from.username,
+    ...(from.patient !== undefined ? { patient: from.patient } : {}),
+    ...(from.fhirUser !== undefined ? { fhirUser: from.fhirUser } : {}),
+  };
+}
+
+export interface UserGrant {
+  client: ClientConfig;
+  subject: TokenSubject;
+  /** Scope of this access token. */
+  scope: string;
+  /** Scope of the whole grant, carried by the refresh token; equals `scope` except after a narrowed refresh. */
+  grantScope: string;
+  /** The family the tokens join; none for implicit, which never gets a refresh token. */
+  familyId?: string;
+  nonce?: string;
+  authTime?: number;
+}
+
+/**
+ * Issues the tokens of a user flow (code, implicit, password, refresh): the access token with
+ * its launch context, a refresh token when the client may refresh and `offline_access` or
+ * `online_access` was granted, and an ID token when `openid` was granted.
+ */
+export async function issueUserTokens(runtime: Runtime, grant: UserGrant): Promise<TokenResponseBody> {
+  const { client, subject, scope } = grant;
+  const patient = patientContext(scope, subject);
+  const fhirUser = hasScope(scope, 'fhirUser') ? subject.fhirUser : undefined;
+
+  const access = await issueAccessToken(runtime.keys, runtime.tokens, {
+    sub: subject.username,
+    client_id: client.client_id,
+    scope,
+    ...(patient !== undefined ? { patient } : {}),
+    ...(fhirUser !== undefined ? { fhirUser } : {}),
+  });
+  const families = tokenFamilies(runtime);
+  if (grant.familyId !== undefined) await families.addAccessToken(grant.familyId, access.claims.jti, access.claims.exp);
+
+  const body: TokenResponseBody = { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope };
+
+  if (grant.familyId !== undefined && mayRefresh(client, grant.grantScope)) {
+    const { token, hash } = await new RefreshTokens(runtime.store).issue({
+      familyId: grant.familyId,
+      clientId: client.client_id,
+      scope: grant.grantScope,
+      ...tokenSubject(subject),
+      ...(grant.authTime !== undefined ? { authTime: grant.authTime } : {}),
+      exp: Math.floor(Date.now() / 1000) + refreshTokenTtl(runtime),
+    });
+    await families.setRefreshHash(grant.familyId, hash);
+    body.refresh_token = token;
+  }
+
+  if (hasScope(scope, 'openid')) {
+    body.id_token = await issueIdToken(runtime.keys, {
+      issuer: runtime.tokens.issuer,
+      clientId: client.client_id,
+      sub: subject.username,
+      ttlSeconds: runtime.tokens.ttlSeconds,
+      ...(grant.nonce !== undefined ? { nonce: grant.nonce } : {}),
+      ...(grant.authTime !== undefined ? { authTime: grant.authTime } : {}),
+      ...(fhirUser !== undefined ? { fhirUser: `${runtime.publicUrl}/${fhirUser}` } : {}),
+    });
+  }
+
+  if (patient !== undefined) {
+    // SMART: the bare id, and a standalone launch has no EHR around it to show the patient.
+    body.patient = patient;
+    body.need_patient_banner = true;
+  }
+  return body;
+}
+
+export function mayRefresh(client: ClientConfig, scope: string): boolean {
+  return client.grant_types.includes('refresh_token') && (hasScope(scope, 'offline_access') || hasScope(scope, 'online_access'));
+}
+
+/** The patient goes into the token only when the app asked for patient context or patient data. */
+function patientContext(scope: string, subject: TokenSubject): string | undefined {
+  if (subject.patient === undefined) return undefined;
+  const wantsPatient = scope.split(' ').some((s) => s === 'launch/patient' || s.startsWith('patient/'));
+  return wantsPatient ? subject.patient : undefined;
+}
