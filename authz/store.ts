@@ -21,25 +21,41 @@ export interface RateLimitResult {
   retryAfterSeconds: number;
 }
 
-export interface AccessCheck {
+export interface TokenStatus {
   revoked: boolean;
   rate?: RateLimitResult;
 }
 
+/** Whether the store answers: `down` while Redis is unreachable (the embedded store is always up). */
+export type StoreAvailability = 'up' | 'down';
+
 /**
- * Everything the gateway keeps between requests goes through this interface, so that any
- * number of gateway instances sharing one Redis agree on it. Both implementations
- * (Redis, embedded memory) must pass test/store-contract.test.ts unchanged.
+ * Everything the authorization server and the proxy keep between requests goes through this
+ * port, so that any number of gateway instances sharing one Redis agree on it. The core defines
+ * it (like node-oidc-provider's Adapter); gateway/store/ implements it with Redis and with an
+ * embedded memory store, and both must pass test/gateway/store/store-contract.test.ts unchanged.
  *
  * All TTLs are in seconds. Keys are logical names; implementations add their own prefix.
  */
-export interface Store {
+export interface Store extends StoreLifecycle, StoreOperations {}
+
+/** Connection management: not store operations, so neither timed nor counted as failures. */
+export interface StoreLifecycle {
   /** Which implementation, for logs and /readyz. */
   readonly kind: 'redis' | 'memory';
-
+  /** Known without a round trip: callers refuse early (503) instead of waiting for a timeout. */
+  readonly availability: StoreAvailability;
   /** Connect (or nothing for memory). Rejects if the store cannot be reached. */
   connect(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The operations. Every method here is timed and has its failures turned into
+ * StoreUnavailableError by gateway/store/instrumented-store.ts, which wraps whatever methods the
+ * store has: a new operation needs no second list to be kept in sync.
+ */
+export interface StoreOperations {
   /** Round trip to the store; rejects when it is unreachable. */
   ping(): Promise<void>;
 
@@ -70,8 +86,11 @@ export interface Store {
    * The proxy's hot path: is this token id revoked, and (optionally) does its client stay within
    * its rate limit -- answered in ONE round trip to the store.
    */
-  checkAccess(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<AccessCheck>;
+  checkToken(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<TokenStatus>;
 }
+
+/** What a request is told while the gateway has not reached its store yet (every endpoint but /healthz and /readyz). */
+export const STARTING_MESSAGE = 'The gateway is starting: it cannot reach its store yet; retry shortly';
 
 /** Thrown (or wrapped) when the store cannot answer: callers must fail closed. */
 export class StoreUnavailableError extends Error {

@@ -8,9 +8,9 @@
  * `secret: true`.
  */
 import { Ajv, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
-import type { ClientConfig, GatewayConfig, ServerConfig, StoreConfig, UpstreamConfig, UserConfig } from './types.js';
+import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, type ClientConfig, type GatewayConfig, type ServerConfig, type StoreConfig, type UpstreamConfig, type UserConfig } from './types.js';
 import { parseDuration } from './durations.js';
-import { isValidPasswordHash } from '../authz/oauth/users/password-hash.js';
+import { isValidPasswordHash } from './password-hash-format.js';
 
 // ---------------------------------------------------------------------------------------
 // Schema vocabulary
@@ -23,8 +23,6 @@ function duration(defaultValue?: string) {
 
 const nonEmptyString = { type: 'string', minLength: 1 } as const;
 
-export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
-export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'implicit', 'password', 'refresh_token'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 // ---------------------------------------------------------------------------------------

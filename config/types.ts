@@ -4,8 +4,14 @@
  * (environment references resolved, durations converted to seconds, defaults applied).
  */
 
-export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
-export type GrantType = 'client_credentials' | 'authorization_code' | 'implicit' | 'password' | 'refresh_token';
+/**
+ * The one list of each: the config schema accepts exactly these, discovery advertises them and
+ * the authorization server has a handler for each (a missing one is a compile error there).
+ */
+export const TOKEN_ENDPOINT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
+export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'implicit', 'password', 'refresh_token'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface ServerConfig {
   host: string;

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { ClientRegistry } from './clients/client-registry.js';
-import { OAUTH_PATHS } from './paths.js';
+import { isInteractivePath } from './paths.js';
 import type { RuntimeHolder } from '../runtime.js';
 
 /**
@@ -48,36 +48,66 @@ export function allowedOrigins(clients: ClientRegistry): ReadonlySet<string> {
   return origins;
 }
 
-function isInteractivePath(path: string): boolean {
-  return path === OAUTH_PATHS.authorize || path.startsWith(`${OAUTH_PATHS.authorize}/`) || path.startsWith('/oauth/assets/');
+export type CorsAnswer =
+  /** Not a cross-origin request this policy speaks to: no CORS headers. */
+  | { kind: 'none' }
+  /** A preflight, answered here and now (204 for a registered origin, a bare 403 otherwise). */
+  | { kind: 'preflight'; status: 204 | 403; headers: Record<string, string> }
+  /** An actual request: go on, and add these headers to whatever the answer is. */
+  | { kind: 'actual'; headers: Record<string, string> };
+
+export interface CorsRequest {
+  method: string;
+  path: string;
+  origin: string | undefined;
+  /** The Access-Control-Request-Method header: its presence makes an OPTIONS a preflight. */
+  requestMethod: string | undefined;
 }
 
+/**
+ * The policy as a value, so the authorization server (Koa) and the FHIR proxy (plain node:http)
+ * apply exactly the same one.
+ */
+export function corsAnswer(request: CorsRequest, clients: ClientRegistry): CorsAnswer {
+  const { origin } = request;
+  if (!origin || isInteractivePath(request.path)) return { kind: 'none' };
+  const allowed = allowedOrigins(clients).has(origin);
+  // Answers differ by Origin, so shared caches must key on it.
+  const vary = { Vary: 'Origin' };
+  if (request.method === 'OPTIONS' && request.requestMethod) {
+    if (!allowed) return { kind: 'preflight', status: 403, headers: { ...vary, 'Cache-Control': 'no-store' } };
+    return {
+      kind: 'preflight',
+      status: 204,
+      headers: {
+        ...vary,
+        'Cache-Control': 'no-store',
+        'Access-Control-Allow-Origin': origin,
+        'Access-Control-Allow-Methods': ALLOWED_METHODS,
+        'Access-Control-Allow-Headers': ALLOWED_HEADERS,
+        'Access-Control-Max-Age': String(PREFLIGHT_MAX_AGE_SECONDS),
+      },
+    };
+  }
+  return { kind: 'actual', headers: allowed ? { ...vary, 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': EXPOSED_HEADERS } : vary };
+}
+
+/** The policy on the authorization server's endpoints. */
 export function cors(deps: { runtime: RuntimeHolder }) {
   return async (ctx: Context, next: Next) => {
-    const origin = ctx.get('origin');
-    if (!origin || isInteractivePath(ctx.path)) return next();
-    // Answers differ by Origin, so shared caches must key on it.
-    ctx.vary('Origin');
-    const allowed = allowedOrigins(deps.runtime.get().clients).has(origin);
-    const isPreflight = ctx.method === 'OPTIONS' && ctx.get('access-control-request-method') !== '';
-
-    if (isPreflight) {
-      ctx.set('Cache-Control', 'no-store');
-      if (!allowed) {
-        ctx.status = 403;
-        ctx.body = '';
-        return;
-      }
-      ctx.set('Access-Control-Allow-Origin', origin);
-      ctx.set('Access-Control-Allow-Methods', ALLOWED_METHODS);
-      ctx.set('Access-Control-Allow-Headers', ALLOWED_HEADERS);
-      ctx.set('Access-Control-Max-Age', String(PREFLIGHT_MAX_AGE_SECONDS));
-      ctx.status = 204;
-      return;
+    const answer = corsAnswer(
+      { method: ctx.method, path: ctx.path, origin: ctx.get('origin') || undefined, requestMethod: ctx.get('access-control-request-method') || undefined },
+      deps.runtime.get().clients,
+    );
+    if (answer.kind === 'none') return next();
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (name === 'Vary') ctx.vary(value);
+      else ctx.set(name, value);
     }
-    if (allowed) {
-      ctx.set('Access-Control-Allow-Origin', origin);
-      ctx.set('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+    if (answer.kind === 'preflight') {
+      ctx.status = answer.status;
+      ctx.body = '';
+      return;
     }
     await next();
   };

@@ -1,11 +1,13 @@
-import type { ImplementedFeatures } from './endpoints/discovery.js';
+import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS } from '../../config/types.js';
 import { ASSERTION_ALGORITHMS } from './clients/client-assertion.js';
+import type { ImplementedFeatures } from './endpoints/discovery.js';
 
 /** What is implemented today; both discovery documents are derived from this. */
 export const FEATURES: ImplementedFeatures = {
-  grantTypes: ['authorization_code', 'implicit', 'password', 'refresh_token', 'client_credentials'],
+  grantTypes: [...GRANT_TYPES],
+  // authorization_code answers with a code, implicit with a token (RFC 6749 §3.1.1).
   responseTypes: ['code', 'token'],
-  authMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+  authMethods: [...TOKEN_ENDPOINT_AUTH_METHODS],
   assertionAlgs: [...ASSERTION_ALGORITHMS],
   // plain is refused: SMART App Launch 2 and RFC 9700 §2.1.1.
   pkceMethods: ['S256'],

@@ -8,7 +8,7 @@ import type { SignedInUser } from './users/users.js';
  * Used by client_credentials; the user flows go through `clientScopeForUserFlow` and
  * `capScopeForUser`.
  */
-export function grantScope(requested: string | undefined, allowed: string): string {
+export function clientCredentialsScope(requested: string | undefined, allowed: string): string {
   if (requested === undefined) return allowed;
   const tokens = normalizedTokens(requested);
   assertSingleContext(parseOrRefuse(tokens.join(' ')));

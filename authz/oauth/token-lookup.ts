@@ -1,4 +1,5 @@
-import { verifyAccessToken, type AccessTokenClaims } from '../tokens/access-token.js';
+import type { AccessTokenClaims } from '../smart/token-claims.js';
+import { verifyAccessToken } from '../tokens/access-token.js';
 import { RefreshTokens, type RefreshRecord } from './records/refresh-tokens.js';
 import type { Runtime } from '../runtime.js';
 import { tokenFamilies } from './lifetimes.js';

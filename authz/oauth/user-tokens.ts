@@ -25,13 +25,13 @@ export function tokenSubject(from: TokenSubject): TokenSubject {
   };
 }
 
-export interface UserGrant {
+export interface UserTokenRequest {
   client: ClientConfig;
   subject: TokenSubject;
   /** Scope of this access token. */
   scope: string;
-  /** Scope of the whole grant, carried by the refresh token; equals `scope` except after a narrowed refresh. */
-  grantScope: string;
+  /** What the user consented to, carried by the refresh token; equals `scope` except after a narrowed refresh. */
+  consentedScope: string;
   /** The family the tokens join; none for implicit, which never gets a refresh token. */
   familyId?: string;
   nonce?: string;
@@ -43,8 +43,8 @@ export interface UserGrant {
  * its launch context, a refresh token when the client may refresh and `offline_access` or
  * `online_access` was granted, and an ID token when `openid` was granted.
  */
-export async function issueUserTokens(runtime: Runtime, grant: UserGrant): Promise<TokenResponseBody> {
-  const { client, subject, scope } = grant;
+export async function issueUserTokens(runtime: Runtime, request: UserTokenRequest): Promise<TokenResponseBody> {
+  const { client, subject, scope } = request;
   const patient = patientContext(scope, subject);
   const fhirUser = hasScope(scope, 'fhirUser') ? subject.fhirUser : undefined;
 
@@ -56,20 +56,20 @@ export async function issueUserTokens(runtime: Runtime, grant: UserGrant): Promi
     ...(fhirUser !== undefined ? { fhirUser } : {}),
   });
   const families = tokenFamilies(runtime);
-  if (grant.familyId !== undefined) await families.addAccessToken(grant.familyId, access.claims.jti, access.claims.exp);
+  if (request.familyId !== undefined) await families.addAccessToken(request.familyId, access.claims.jti, access.claims.exp);
 
   const body: TokenResponseBody = { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope };
 
-  if (grant.familyId !== undefined && mayRefresh(client, grant.grantScope)) {
+  if (request.familyId !== undefined && mayRefresh(client, request.consentedScope)) {
     const { token, hash } = await new RefreshTokens(runtime.store).issue({
-      familyId: grant.familyId,
+      familyId: request.familyId,
       clientId: client.client_id,
-      scope: grant.grantScope,
+      scope: request.consentedScope,
       ...tokenSubject(subject),
-      ...(grant.authTime !== undefined ? { authTime: grant.authTime } : {}),
+      ...(request.authTime !== undefined ? { authTime: request.authTime } : {}),
       exp: Math.floor(Date.now() / 1000) + refreshTokenTtl(runtime),
     });
-    await families.setRefreshHash(grant.familyId, hash);
+    await families.setRefreshHash(request.familyId, hash);
     body.refresh_token = token;
   }
 
@@ -79,8 +79,8 @@ export async function issueUserTokens(runtime: Runtime, grant: UserGrant): Promi
       clientId: client.client_id,
       sub: subject.username,
       ttlSeconds: runtime.tokens.ttlSeconds,
-      ...(grant.nonce !== undefined ? { nonce: grant.nonce } : {}),
-      ...(grant.authTime !== undefined ? { authTime: grant.authTime } : {}),
+      ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+      ...(request.authTime !== undefined ? { authTime: request.authTime } : {}),
       ...(fhirUser !== undefined ? { fhirUser: `${runtime.publicUrl}/${fhirUser}` } : {}),
     });
   }

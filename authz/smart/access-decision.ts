@@ -48,20 +48,10 @@
  */
 import { analyzeSearchReach, classifyRequest, formParameters, headerValue, type ClassifiedRequest, type FhirRequestFacts } from './fhir-request.js';
 import { confineSearchToPatient, isPatientDataType, jsonPatchCompartmentProblem, resourceInPatientCompartment } from './patient-compartment.js';
-import { coverage, formatScope, tokenGrants, type Grants, type Permission, type TokenScopeFacts } from './scopes.js';
+import { coverage, formatScope, tokenGrants, type Grants, type Permission } from './scopes.js';
+import type { ScopeClaims } from './token-claims.js';
 
 export { resourceInPatientCompartment } from './patient-compartment.js';
-
-export interface TokenClaims {
-  sub: string;
-  client_id: string;
-  scope: string;
-  /** Bare Patient id of the launch context. */
-  patient?: string;
-  fhirUser?: string;
-  jti: string;
-  [k: string]: unknown;
-}
 
 export interface ResourceCheck {
   /** The resource must be in this patient's compartment (or not be patient data). */
@@ -455,7 +445,7 @@ function entryInstructionProblem(decision: AccessAllowed): string | undefined {
   return undefined;
 }
 
-function decideBundle(facts: FhirRequestFacts, claims: TokenClaims): AccessDecision {
+function decideBundle(facts: FhirRequestFacts, claims: ScopeClaims): AccessDecision {
   if (facts.body === undefined) return allow('a Bundle is decided entry by entry', { needsBody: true });
   const bundle = facts.body;
   if (bundle === null || typeof bundle !== 'object' || Array.isArray(bundle)) return deny(400, 'the body is not a JSON object');
@@ -494,7 +484,7 @@ function decideBundle(facts: FhirRequestFacts, claims: TokenClaims): AccessDecis
 // ---------------------------------------------------------------------------------------------
 
 /** Claims are typed loosely upstream; anything not a string grants nothing. */
-function tokenScopeFacts(claims: TokenClaims): TokenScopeFacts {
+function tokenScopeFacts(claims: ScopeClaims): ScopeClaims {
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
   const patient = text(claims.patient);
   const fhirUser = text(claims.fhirUser);
@@ -502,12 +492,12 @@ function tokenScopeFacts(claims: TokenClaims): TokenScopeFacts {
 }
 
 /** Decides one FHIR request for one token. */
-export function decideAccess(facts: FhirRequestFacts, claims: TokenClaims): AccessDecision {
+export function decideAccess(facts: FhirRequestFacts, claims: ScopeClaims): AccessDecision {
   return decideClassified(classifyRequest(facts), facts, claims);
 }
 
 /** decideAccess for a caller that has already classified `facts` (the proxy does, for its audit record). */
-export function decideClassified(request: ReturnType<typeof classifyRequest>, facts: FhirRequestFacts, claims: TokenClaims): AccessDecision {
+export function decideClassified(request: ReturnType<typeof classifyRequest>, facts: FhirRequestFacts, claims: ScopeClaims): AccessDecision {
   if ('error' in request) return deny(request.status, request.error);
   if (request.interaction === 'capabilities' || request.interaction === 'well-known') return allow('public endpoint');
   if (request.interaction === 'batch' || request.interaction === 'transaction') return decideBundle(facts, claims);

@@ -11,6 +11,7 @@
  * rejected so a typo never silently grants (or fails to grant) access.
  */
 import { isR4ResourceType } from './patient-compartment.js';
+import type { ScopeClaims } from './token-claims.js';
 
 export type ScopeContext = 'patient' | 'user' | 'system';
 export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
@@ -160,14 +161,6 @@ export function isScopeSubset(requested: string, allowed: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // What a token's scopes grant (used by the access decision)
 
-/** The token facts that decide which of its scopes are honoured. */
-export interface TokenScopeFacts {
-  scope: string;
-  /** Bare Patient id of the launch context, if any. */
-  patient?: string;
-  fhirUser?: string;
-}
-
 export interface Grants {
   /**
    * Scopes honoured for this token: system/ only without a user or patient (SMART reserves them
@@ -195,7 +188,7 @@ function parseTokenScopes(scope: string): ResourceScope[] {
   return scopes;
 }
 
-export function tokenGrants(token: TokenScopeFacts): Grants {
+export function tokenGrants(token: ScopeClaims): Grants {
   const all = parseTokenScopes(token.scope);
   const patient = token.patient !== undefined && token.patient !== '' ? token.patient : undefined;
   const hasUser = token.fhirUser !== undefined && token.fhirUser !== '';

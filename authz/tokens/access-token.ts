@@ -1,24 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTHeaderParameters } from 'jose';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import type { AccessTokenClaims } from '../smart/token-claims.js';
 import { SIGNING_ALG, type KeyRing } from './signing-keys.js';
 
 /** RFC 9068 §2.1: the media type that tells an access token from an ID token or any other JWT. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
-
-export interface AccessTokenClaims extends JWTPayload {
-  iss: string;
-  sub: string;
-  aud: string;
-  client_id: string;
-  scope: string;
-  jti: string;
-  iat: number;
-  exp: number;
-  /** SMART launch context: the bare Patient id. */
-  patient?: string;
-  /** SMART launch context: a reference such as Practitioner/123. */
-  fhirUser?: string;
-}
 
 export interface IssuedAccessToken {
   token: string;
@@ -51,7 +37,7 @@ export async function issueAccessToken(
     ...(subject.patient !== undefined ? { patient: subject.patient } : {}),
     ...(subject.fhirUser !== undefined ? { fhirUser: subject.fhirUser } : {}),
   };
-  const token = await new SignJWT(claims)
+  const token = await new SignJWT({ ...claims })
     .setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYP, kid: keys.signing.kid })
     .sign(keys.signing.privateKey);
   return { token, claims, expiresIn: settings.ttlSeconds };
@@ -85,7 +71,7 @@ export async function verifyAccessToken(keys: KeyRing, settings: AccessTokenSett
     if (typeof payload.scope !== 'string' || typeof payload.client_id !== 'string' || typeof payload.jti !== 'string') {
       return { ok: false, description: 'The access token lacks scope, client_id or jti' };
     }
-    return { ok: true, claims: payload as AccessTokenClaims };
+    return { ok: true, claims: payload as unknown as AccessTokenClaims };
   } catch (err) {
     return { ok: false, description: describeVerifyError(err) };
   }

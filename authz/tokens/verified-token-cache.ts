@@ -1,4 +1,5 @@
-import { verifyAccessToken, type AccessTokenClaims, type AccessTokenSettings, type VerifyResult } from './access-token.js';
+import type { AccessTokenClaims } from '../smart/token-claims.js';
+import { verifyAccessToken, type AccessTokenSettings, type VerifyResult } from './access-token.js';
 import type { KeyRing } from './signing-keys.js';
 
 export interface TokenVerifierOptions {

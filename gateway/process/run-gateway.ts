@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfigFile } from '../../config/loader.js';
 import type { GatewayConfig } from '../../config/types.js';
-import { createAuditLog, noAudit } from './audit-log.js';
+import { createAuditLog } from './audit-log.js';
 import { createLogger } from './logger.js';
 import { startGateway, type Gateway } from '../server.js';
 import { createStore } from '../store/create-store.js';
@@ -55,7 +55,7 @@ function runPrimary(config: GatewayConfig, workers: number): void {
 
 async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.ProcessEnv): Promise<void> {
   const log = createLogger(config.logging);
-  const audit = config.audit.enabled ? createAuditLog(config.audit.destination) : noAudit;
+  const audit = config.audit.enabled ? createAuditLog(config.audit.destination) : undefined;
 
   // Signals are handled from the start: a SIGTERM while the gateway is still starting (waiting
   // for its store) stops it as cleanly as one later, instead of killing the process outright.
@@ -63,7 +63,7 @@ async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.
   let stopping = false;
   let reloadPending = false;
   const finish = (code: number) => {
-    audit.flush();
+    audit?.flush();
     log.flush();
     process.exit(code);
   };
@@ -111,7 +111,7 @@ async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.
   process.on('SIGHUP', reload);
 
   const store = createStore(config.store, log);
-  gateway = await startGateway({ config, store, log, audit });
+  gateway = await startGateway({ config, store, log, ...(audit ? { audit } : {}) });
   if (cluster.isWorker) log.info({ pid: process.pid, worker: cluster.worker?.id }, 'worker serving');
   log.flush();
   if (stopping) {

@@ -1,8 +1,6 @@
-import type { Context, Next } from 'koa';
 import type { TokensConfig } from '../../config/types.js';
 import { buildRuntime, type RuntimeHolder } from '../../authz/runtime.js';
 import { loadKeyRing, nextEpochStartMs, sameKeys, type KeyRing, type KeyRingOptions } from '../../authz/tokens/signing-keys.js';
-import { sendOutcome } from '../proxy/operation-outcome.js';
 import { StoreUnavailableError, type Store } from '../../authz/store.js';
 
 export interface StartupLog {
@@ -26,8 +24,6 @@ export interface GatewayStartup {
   ready(): boolean;
   /** Resolves once ready (never rejects; never resolves if stopped first). */
   whenReady: Promise<void>;
-  /** Koa middleware: while not ready, answers 503 (OAuth JSON or OperationOutcome) instead of calling next. */
-  gate: (ctx: Context, next: Next) => Promise<void>;
   /**
    * Keys for a configuration being reloaded: a key file is read now (a bad one rejects, so the
    * reload is refused); generated keys come from the store (or, before the store is reachable,
@@ -52,8 +48,6 @@ export const PENDING_KEYS: KeyRing = Object.freeze({
     throw new StoreUnavailableError(new Error('signing keys are not loaded yet'));
   },
 }) as KeyRing;
-
-const NOT_READY = 'The gateway is starting: it cannot reach its store yet; retry shortly';
 
 function keyOptions(tokens: TokensConfig, store: Store, log: StartupLog): KeyRingOptions {
   return {
@@ -171,19 +165,6 @@ export async function startStoreAndKeys(options: StartupOptions): Promise<Gatewa
   return {
     ready: () => isReady,
     whenReady,
-    async gate(ctx, next) {
-      if (isReady) return next();
-      ctx.set('Retry-After', '1');
-      if (ctx.path.startsWith('/oauth/') || ctx.path.startsWith('/.well-known/')) {
-        ctx.set('Cache-Control', 'no-store');
-        ctx.set('Pragma', 'no-cache');
-        ctx.status = 503;
-        ctx.type = 'application/json';
-        ctx.body = { error: 'temporarily_unavailable', error_description: NOT_READY };
-        return;
-      }
-      sendOutcome(ctx, 503, 'transient', NOT_READY);
-    },
     async keysFor(next) {
       if (next.signing_key_file !== undefined) {
         const keys = await loadKeyRing(keyOptions(next, store, log));

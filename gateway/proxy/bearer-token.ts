@@ -1,3 +1,5 @@
+import { missingToken, type Refusal } from './refusals.js';
+
 /**
  * RFC 6750 §2.1: the token comes in the Authorization header only. Query (`access_token=`) and
  * form-body tokens are not accepted: they end up in logs and caches.
@@ -18,4 +20,10 @@ export function extractBearer(authorization: string | undefined): BearerExtracti
   const token = authorization.slice(space + 1).trim();
   if (space < 0 || !TOKEN68.test(token)) return { kind: 'malformed' };
   return { kind: 'token', token };
+}
+
+/** Stage 2: the bearer token of the request, or the 401/400 that says how to send one. */
+export function bearerToken(authorization: string | undefined): string | Refusal {
+  const bearer = extractBearer(authorization);
+  return bearer.kind === 'token' ? bearer.token : missingToken(bearer.kind);
 }

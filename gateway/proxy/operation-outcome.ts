@@ -1,5 +1,4 @@
-import type { Context } from 'koa';
-
+/** FHIR R4 OperationOutcome issue types the gateway uses (http://hl7.org/fhir/issue-type). */
 export type IssueType =
   | 'invalid'
   | 'security'
@@ -25,28 +24,17 @@ export function operationOutcome(issues: OutcomeIssue[]) {
   return { resourceType: 'OperationOutcome', issue: issues };
 }
 
-/** Ends the request with a FHIR OperationOutcome; nothing is forwarded after this. */
-export function sendOutcome(
-  ctx: Context,
-  status: number,
-  code: IssueType,
-  diagnostics: string,
-  options: { headers?: Record<string, string>; extraIssues?: OutcomeIssue[] } = {},
-): void {
-  for (const [k, v] of Object.entries(options.headers ?? {})) ctx.set(k, v);
-  ctx.status = status;
-  ctx.type = 'application/fhir+json';
-  ctx.set('Cache-Control', 'no-store');
-  ctx.body = operationOutcome([{ severity: 'error', code, diagnostics }, ...(options.extraIssues ?? [])]);
-}
-
 /** RFC 6750 §3: quoted-string values may not carry `"` or `\`. */
 function quoted(value: string): string {
   return value.replace(/["\\]/g, "'");
 }
 
-export function bearerChallenge(realm: string, error?: { code: 'invalid_token' | 'insufficient_scope' | 'invalid_request'; description: string; scope?: string }): string {
-  const parts = [`realm="${quoted(realm)}"`];
+/** The realm of every Bearer challenge the gateway sends. */
+export const REALM = 'fhir-oauth-gateway';
+
+/** An RFC 6750 §3 `WWW-Authenticate: Bearer ...` challenge. */
+export function bearerChallenge(error?: { code: 'invalid_token' | 'insufficient_scope' | 'invalid_request'; description: string; scope?: string }): string {
+  const parts = [`realm="${REALM}"`];
   if (error) {
     parts.push(`error="${error.code}"`, `error_description="${quoted(error.description)}"`);
     if (error.scope) parts.push(`scope="${quoted(error.scope)}"`);

@@ -1,9 +1,12 @@
-import type { Context } from 'koa';
+import type { IncomingMessage } from 'node:http';
 import { readBounded } from '../upstream/bounded-read.js';
+import { denied, type Refusal } from './refusals.js';
 
-export type RequestBody =
-  | { ok: true; bytes: Buffer; parsed: unknown }
-  | { ok: false; status: 400 | 413 | 415; reason: string };
+/** The body as the client sent it (forwarded as these exact bytes) and as the decision reads it. */
+export interface RequestBody {
+  bytes: Buffer;
+  parsed: unknown;
+}
 
 const FORM = 'application/x-www-form-urlencoded';
 
@@ -13,26 +16,30 @@ const FORM = 'application/x-www-form-urlencoded';
  * bodies become URLSearchParams; anything the gateway cannot read is refused rather than
  * forwarded unchecked. The caller forwards `bytes`, never a re-serialization of `parsed`.
  */
-export async function readRequestBody(ctx: Context, limit: number): Promise<RequestBody> {
-  const encoding = (ctx.get('content-encoding') || 'identity').trim().toLowerCase();
+export async function readRequestBody(req: IncomingMessage, limit: number): Promise<RequestBody | Refusal> {
+  const encoding = (req.headers['content-encoding'] || 'identity').trim().toLowerCase();
   if (encoding !== 'identity') {
-    return { ok: false, status: 415, reason: `the gateway must read this request body and cannot decode Content-Encoding "${encoding}"` };
+    return refuse(415, `the gateway must read this request body and cannot decode Content-Encoding "${encoding}"`);
   }
-  const declared = Number(ctx.get('content-length') || '0');
+  const declared = Number(req.headers['content-length'] || '0');
   if (declared > limit) return tooLarge(limit);
-  const read = await readBounded(ctx.req, limit);
+  const read = await readBounded(req, limit);
   if (!read.ok) return tooLarge(limit);
   const { bytes } = read;
-  const mediaType = (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
-  if (mediaType === FORM) return { ok: true, bytes, parsed: new URLSearchParams(bytes.toString('utf8')) };
-  if (bytes.length === 0) return { ok: false, status: 400, reason: 'this request needs a body the gateway can check, and none was sent' };
+  const mediaType = ((req.headers['content-type'] ?? '').split(';')[0] ?? '').trim().toLowerCase();
+  if (mediaType === FORM) return { bytes, parsed: new URLSearchParams(bytes.toString('utf8')) };
+  if (bytes.length === 0) return refuse(400, 'this request needs a body the gateway can check, and none was sent');
   try {
-    return { ok: true, bytes, parsed: JSON.parse(bytes.toString('utf8')) as unknown };
+    return { bytes, parsed: JSON.parse(bytes.toString('utf8')) as unknown };
   } catch {
-    return { ok: false, status: 400, reason: 'the request body is not JSON; the gateway must read it to decide (send application/fhir+json)' };
+    return refuse(400, 'the request body is not JSON; the gateway must read it to decide (send application/fhir+json)');
   }
 }
 
-function tooLarge(limit: number): RequestBody {
-  return { ok: false, status: 413, reason: `the request body is larger than the ${limit} bytes the gateway inspects (proxy.max_buffered_body)` };
+function refuse(status: 400 | 413 | 415, reason: string): Refusal {
+  return denied({ status, reason: `The request body cannot be accepted: ${reason}` });
+}
+
+function tooLarge(limit: number): Refusal {
+  return refuse(413, `the request body is larger than the ${limit} bytes the gateway inspects (proxy.max_buffered_body)`);
 }

@@ -1,46 +1,45 @@
+import { StoreUnavailableError, type Store, type StoreLifecycle } from '../../authz/store.js';
 import type { GatewayMetrics } from '../process/metrics.js';
-import { StoreUnavailableError, type Store } from '../../authz/store.js';
 
-const OPERATIONS = [
-  'ping',
-  'putOnce',
-  'takeOnce',
-  'revoke',
-  'isRevoked',
-  'increment',
-  'getCounter',
-  'resetCounter',
-  'get',
-  'set',
-  'setIfAbsent',
-  'delete',
-  'rateLimit',
-  'checkAccess',
-] as const;
+/** Connection management is passed through as is; everything else is an operation. */
+const LIFECYCLE: ReadonlySet<PropertyKey> = new Set(['connect', 'close'] satisfies (keyof StoreLifecycle)[]);
 
 /**
  * Times every store operation and counts failures, and turns any failure into a
  * StoreUnavailableError so callers fail closed (503) rather than answering 500.
+ *
+ * The wrapping is derived from the store itself (every method it has, but connect and close),
+ * not from a list of operations kept by hand: a new operation on the Store interface is timed
+ * and fails closed without anyone remembering to add it here.
  */
 export function instrumentStore(store: Store, metrics: GatewayMetrics): Store {
-  const wrapped: Record<string, unknown> = {};
-  for (const op of OPERATIONS) {
-    const original = (store[op] as (...args: unknown[]) => Promise<unknown>).bind(store);
-    wrapped[op] = async (...args: unknown[]) => {
-      const end = metrics.storeDuration.startTimer({ operation: op });
-      try {
-        return await original(...args);
-      } catch (err) {
-        metrics.storeErrors.inc({ operation: op });
-        throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
-      } finally {
-        end();
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(store, {
+    get(target, property) {
+      // Getters such as `availability` run against the real store, whose private fields they read.
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function' || LIFECYCLE.has(property) || typeof property !== 'string') return value;
+      let timed = wrapped.get(property);
+      if (timed === undefined) {
+        timed = timedOperation(property, value as (...args: unknown[]) => Promise<unknown>, target, metrics);
+        wrapped.set(property, timed);
       }
-    };
-  }
-  return Object.assign(Object.create(store) as Store, wrapped, {
-    kind: store.kind,
-    connect: () => store.connect(),
-    close: () => store.close(),
+      return timed;
+    },
   });
 }
+
+function timedOperation(operation: string, method: (...args: unknown[]) => Promise<unknown>, store: Store, metrics: GatewayMetrics) {
+  return async (...args: unknown[]) => {
+    const end = metrics.storeDuration.startTimer({ operation });
+    try {
+      return await method.apply(store, args);
+    } catch (err) {
+      metrics.storeErrors.inc({ operation });
+      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
+    } finally {
+      end();
+    }
+  };
+}
+

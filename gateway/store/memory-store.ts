@@ -1,5 +1,5 @@
 import { assertValidRule, describeGcra, gcraDecide, gcraStateTtlMs } from './gcra.js';
-import type { AccessCheck, RateLimitResult, RateLimitRule, Store } from '../../authz/store.js';
+import type { TokenStatus, RateLimitResult, RateLimitRule, Store } from '../../authz/store.js';
 import { ttlToMs } from './ttl.js';
 
 export interface MemoryStoreOptions {
@@ -19,13 +19,15 @@ const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
 
 /**
  * The embedded store: one process, nothing shared, so it serves a single gateway instance.
- * Same semantics as the Redis store (test/store-contract.test.ts runs against both). Every
+ * Same semantics as the Redis store (test/gateway/store/store-contract.test.ts runs against both). Every
  * operation is synchronous inside, which is what makes takeOnce/setIfAbsent atomic here.
  * Expiry is checked on read; the sweep keeps memory bounded for keys never read again
  * (authorization codes never redeemed, rate buckets of clients that went away).
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
+  // In the process itself: it cannot be unreachable.
+  readonly availability = 'up' as const;
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | undefined;
@@ -120,7 +122,7 @@ export class MemoryStore implements Store {
     return this.rateStep(key, rule);
   }
 
-  async checkAccess(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<AccessCheck> {
+  async checkToken(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<TokenStatus> {
     if (rate) assertValidRule(rate.rule);
     // As in the Redis script: a revoked token spends no rate allowance.
     if (this.read(`revoked:${jti}`) !== null) return { revoked: true };

@@ -1,7 +1,7 @@
 /**
  * Redis key layout: `<key_prefix><namespace>:<logical key>`.
  *
- * Redis Cluster runs a script only when all its keys hash to one slot. checkAccess touches a
+ * Redis Cluster runs a script only when all its keys hash to one slot. checkToken touches a
  * token's revocation marker and its client's rate bucket, which share no natural part, so both
  * namespaces carry the hash tag `{access}`: in a Cluster all revocations and rate buckets of
  * one gateway live on one shard (one Redis shard serves well over 100k of these per second;

@@ -1,9 +1,9 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { StoreConfig } from '../../config/types.js';
 import { assertValidRule, describeGcra, type GcraDecision } from './gcra.js';
-import { CHECK_ACCESS, INCREMENT, RATE_LIMIT, SET_IF_ABSENT, type LuaScript } from './lua/scripts.js';
+import { CHECK_TOKEN, INCREMENT, RATE_LIMIT, SET_IF_ABSENT, type LuaScript } from './lua/scripts.js';
 import { redisKeys, type RedisKeys } from './redis-keys.js';
-import type { AccessCheck, RateLimitResult, RateLimitRule, Store } from '../../authz/store.js';
+import type { RateLimitResult, RateLimitRule, Store, StoreAvailability, TokenStatus } from '../../authz/store.js';
 import { ttlToMs } from './ttl.js';
 
 export type RedisStoreState = 'ready' | 'down';
@@ -79,14 +79,14 @@ interface ScriptCommands {
   gatewayIncrement(key: string, ttlMs: number): Promise<number>;
   gatewaySetIfAbsent(key: string, value: string, ttlMs: string): Promise<string>;
   gatewayRateLimit(bucket: string, limit: number, periodMs: number, burst: number): Promise<[number, string, string]>;
-  gatewayCheckAccess(revoked: string, bucket: string, limit: number, periodMs: number, burst: number): Promise<[1] | [0, number, string, string]>;
+  gatewayCheckToken(revoked: string, bucket: string, limit: number, periodMs: number, burst: number): Promise<[1] | [0, number, string, string]>;
 }
 
 const SCRIPTS: Record<keyof ScriptCommands, LuaScript> = {
   gatewayIncrement: INCREMENT,
   gatewaySetIfAbsent: SET_IF_ABSENT,
   gatewayRateLimit: RATE_LIMIT,
-  gatewayCheckAccess: CHECK_ACCESS,
+  gatewayCheckToken: CHECK_TOKEN,
 };
 
 /**
@@ -123,6 +123,10 @@ export class RedisStore implements Store {
 
   get state(): RedisStoreState {
     return this.currentState;
+  }
+
+  get availability(): StoreAvailability {
+    return this.currentState === 'ready' ? 'up' : 'down';
   }
 
   /** Returns a function that removes the listener. */
@@ -212,11 +216,11 @@ export class RedisStore implements Store {
     return describeScriptDecision(rule, allowed, tat, now);
   }
 
-  async checkAccess(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<AccessCheck> {
+  async checkToken(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<TokenStatus> {
     if (!rate) return { revoked: await this.isRevoked(jti) };
     const { rule } = rate;
     assertValidRule(rule);
-    const reply = await this.client.gatewayCheckAccess(this.keys.revoked(jti), this.keys.rateBucket(rate.key), rule.limit, rule.periodSeconds * 1000, rule.burst);
+    const reply = await this.client.gatewayCheckToken(this.keys.revoked(jti), this.keys.rateBucket(rate.key), rule.limit, rule.periodSeconds * 1000, rule.burst);
     if (reply[0] === 1) return { revoked: true };
     const [, allowed, tat, now] = reply;
     return { revoked: false, rate: describeScriptDecision(rule, allowed, tat, now) };

@@ -9,10 +9,10 @@ import type { GatewayMetrics } from '../process/metrics.js';
  */
 export function instrumentForwarder(forwarder: Forwarder, metrics: GatewayMetrics): Forwarder {
   return {
-    async forward(ctx, upstreamPath, options) {
+    async forward(req, res, request) {
       const end = metrics.upstreamDuration.startTimer();
       try {
-        await forwarder.forward(ctx, upstreamPath, options);
+        return await forwarder.forward(req, res, request);
       } finally {
         end();
       }

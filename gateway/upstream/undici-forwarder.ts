@@ -1,14 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
-import { cleanResponseHeaders, UpstreamError, type Forwarder, type ForwarderOptions, type UpstreamResponse } from './forwarder.js';
-import { sendOutcomeRaw } from '../proxy/raw-outcome.js';
-import { upstreamRequestHeaders } from './request-headers.js';
+import { UpstreamError, type Forwarder, type ForwarderOptions, type ForwardResult, type UpstreamResponse } from './forwarder.js';
+import { withFraming } from './http-proxy-forwarder.js';
+import { cleanResponseHeaders } from './response-headers.js';
 
 /**
- * Forwards through undici's connection pool: the same contract as the http-proxy forwarder
- * (streaming both ways, hop-by-hop headers dropped, Authorization and cookies not forwarded,
- * X-Forwarded-* set, Location rewritten, 502/504 as OperationOutcome) with less work per request.
+ * Forwards through undici's connection pool (`upstream.forwarder: undici`): the same contract as
+ * the http-proxy forwarder (streaming both ways, the gateway's choice of headers, Location
+ * rewritten) with less work per request.
  */
 export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
   const target = new URL(options.upstream.url);
@@ -23,61 +23,31 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
     bodyTimeout: timeoutMs,
   });
 
-  function classify(err: Error & { code?: string }): UpstreamError {
-    if (err instanceof UpstreamError) return err;
-    const timedOut = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError;
-    return new UpstreamError(timedOut ? 'timeout' : 'unreachable', timedOut ? 'ETIMEDOUT' : (err.code ?? err.message));
-  }
-
   return {
-    forward(ctx, upstreamPath, forwardOptions = {}) {
-      ctx.respond = false;
-      const req = ctx.req;
-      const res = ctx.res;
-      const headers = upstreamRequestHeaders(ctx);
-      const buffered = forwardOptions.body;
-      const streamsBody = !buffered && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
-      // Framing: the exact length of bytes the gateway read, or the client's own length when streaming.
-      if (buffered) headers['content-length'] = String(buffered.length);
-      else if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
-      return new Promise<void>((resolve) => {
-        let responded = false;
-        pool
-          .stream(
-            {
-              path: basePath + upstreamPath,
-              method: req.method as 'GET',
-              headers: headers as Record<string, string | string[]>,
-              body: buffered ?? (streamsBody ? req : null),
-            },
-            ({ statusCode, headers: upstreamHeaders }) => {
-              responded = true;
-              const out = { ...upstreamHeaders } as IncomingHttpHeaders;
-              cleanResponseHeaders(out, upstreamBase, options.publicUrl);
-              delete out['transfer-encoding'];
-              res.writeHead(statusCode, out);
-              return res;
-            },
-          )
-          .then(
-            () => resolve(),
-            (err: Error & { code?: string }) => {
-              const failure = classify(err);
-              ctx.state.upstreamError = failure.kind === 'timeout' ? 'timeout' : failure.code;
-              if (responded || res.headersSent) {
-                res.destroy();
-              } else {
-                sendOutcomeRaw(
-                  res,
-                  failure.kind === 'timeout' ? 504 : 502,
-                  failure.kind === 'timeout' ? 'timeout' : 'transient',
-                  failure.kind === 'timeout' ? 'The FHIR server did not answer in time' : 'The FHIR server could not be reached',
-                );
-              }
-              resolve();
-            },
-          );
-      });
+    forward(req, res, request) {
+      const headers = withFraming(request, req);
+      const streamsBody = !request.body && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
+      let responseStarted = false;
+      return pool
+        .stream(
+          {
+            path: basePath + request.path,
+            method: req.method as 'GET',
+            headers: headers as Record<string, string | string[]>,
+            body: request.body ?? (streamsBody ? req : null),
+          },
+          ({ statusCode, headers: upstreamHeaders }) => {
+            responseStarted = true;
+            const out = { ...upstreamHeaders } as IncomingHttpHeaders;
+            cleanResponseHeaders(out, upstreamBase, options.publicUrl);
+            res.writeHead(statusCode, out);
+            return res;
+          },
+        )
+        .then(
+          (): ForwardResult => ({ ok: true, status: res.statusCode }),
+          (err: Error & { code?: string }): ForwardResult => ({ ok: false, error: upstreamError(err), responseStarted: responseStarted || res.headersSent }),
+        );
     },
 
     async send(request) {
@@ -95,15 +65,14 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
         });
         const out = { ...upstreamHeaders } as IncomingHttpHeaders;
         cleanResponseHeaders(out, upstreamBase, options.publicUrl);
-        delete out['transfer-encoding'];
         // Errors while the body streams (a stalled upstream) surface as UpstreamError on the stream.
         const stream = new PassThrough();
-        body.on('error', (err: Error) => stream.destroy(classify(err)));
+        body.on('error', (err: Error) => stream.destroy(upstreamError(err)));
         body.pipe(stream);
         const response: UpstreamResponse = { status: statusCode, headers: out, body: stream };
         return response;
       } catch (err) {
-        throw classify(err as Error);
+        throw upstreamError(err as Error);
       }
     },
 
@@ -111,4 +80,10 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
       void pool.close();
     },
   };
+}
+
+function upstreamError(err: Error & { code?: string }): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const timedOut = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError;
+  return new UpstreamError(timedOut ? 'timeout' : 'unreachable', timedOut ? 'ETIMEDOUT' : (err.code ?? err.message));
 }

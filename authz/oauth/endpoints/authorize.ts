@@ -8,11 +8,10 @@ import { createCsrfToken, verifyCsrfToken } from '../pages/csrf.js';
 import { formOf } from '../steps/form-body.js';
 import { sendErrorPage, sendPage, sendRedirect } from '../pages/html-response.js';
 import { Interactions } from '../records/interactions.js';
-import { INTERACTIVE_PATHS } from '../interactive-paths.js';
 import { LoginThrottle } from '../records/login-throttle.js';
 import { OAuthError } from '../oauth-error.js';
+import { OAUTH_PATHS } from '../paths.js';
 import { renderConsentPage } from '../pages/consent-page.js';
-import { STYLESHEET_PATH } from '../pages/layout.js';
 import { renderLoginPage } from '../pages/login-page.js';
 import type { Runtime, RuntimeHolder } from '../../runtime.js';
 import { capScopeForUser } from '../scope-narrowing.js';
@@ -136,7 +135,7 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
     }
 
     // Implicit (RFC 6749 §4.2.2): the token itself, in the fragment, never a refresh token.
-    const tokens = await issueUserTokens(runtime, { client, subject: user, scope: signedIn.scope, grantScope: signedIn.scope, authTime: signedIn.authTime });
+    const tokens = await issueUserTokens(runtime, { client, subject: user, scope: signedIn.scope, consentedScope: signedIn.scope, authTime: signedIn.authTime });
     sendRedirect(
       ctx,
       redirectWith(target, issuer, {
@@ -187,7 +186,7 @@ function capOrNull(request: AuthorizeRequest, user: SignedInUser): string | OAut
 }
 
 const clientName = (client: ClientConfig) => client.client_name || client.client_id;
-const stylesheet = (runtime: Runtime) => runtime.publicUrl + STYLESHEET_PATH;
+const stylesheet = (runtime: Runtime) => runtime.publicUrl + OAUTH_PATHS.stylesheet;
 
 async function showLogin(
   ctx: Context,
@@ -204,7 +203,7 @@ async function showLogin(
     clientName: clientName(client),
     csrfToken,
     interactionId,
-    actionUrl: runtime.publicUrl + INTERACTIVE_PATHS.login,
+    actionUrl: runtime.publicUrl + OAUTH_PATHS.login,
     stylesheetHref: stylesheet(runtime),
     ...(error !== undefined ? { error } : {}),
     ...(username !== undefined ? { username } : {}),
@@ -229,7 +228,7 @@ async function showConsent(
     user: tokenSubject(user),
     csrfToken,
     interactionId,
-    actionUrl: runtime.publicUrl + INTERACTIVE_PATHS.consent,
+    actionUrl: runtime.publicUrl + OAUTH_PATHS.consent,
     stylesheetHref: stylesheet(runtime),
   });
   sendPage(ctx, 200, body, request.redirectUri);

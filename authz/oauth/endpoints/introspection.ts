@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { authenticateClient, type AssertionVerifier } from '../clients/client-authentication.js';
+import { clientOf } from '../steps/client-authentication.js';
 import { formOf } from '../steps/form-body.js';
 import { OAuthError } from '../oauth-error.js';
 import type { RuntimeHolder } from '../../runtime.js';
@@ -8,7 +8,6 @@ import { setNoStore } from '../token-response.js';
 
 export interface IntrospectionDeps {
   runtime: RuntimeHolder;
-  verifyAssertion?: AssertionVerifier;
 }
 
 /**
@@ -20,7 +19,7 @@ export function introspectionEndpoint(deps: IntrospectionDeps) {
   return async (ctx: Context) => {
     const runtime = deps.runtime.get();
     const form = formOf(ctx);
-    const client = await authenticateClient(runtime.clients, ctx.get('authorization') || undefined, form, deps.verifyAssertion);
+    const client = clientOf(ctx);
     if (client.token_endpoint_auth_method === 'none') {
       throw new OAuthError('invalid_client', 'Introspection is only for confidential clients');
     }

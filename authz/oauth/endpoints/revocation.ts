@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { authenticateClient, type AssertionVerifier } from '../clients/client-authentication.js';
+import { clientOf } from '../steps/client-authentication.js';
 import { formOf } from '../steps/form-body.js';
 import { OAuthError } from '../oauth-error.js';
 import type { RuntimeHolder } from '../../runtime.js';
@@ -9,7 +9,6 @@ import { setNoStore } from '../token-response.js';
 
 export interface RevocationDeps {
   runtime: RuntimeHolder;
-  verifyAssertion?: AssertionVerifier;
 }
 
 /**
@@ -22,7 +21,7 @@ export function revocationEndpoint(deps: RevocationDeps) {
   return async (ctx: Context) => {
     const runtime = deps.runtime.get();
     const form = formOf(ctx);
-    const client = await authenticateClient(runtime.clients, ctx.get('authorization') || undefined, form, deps.verifyAssertion);
+    const client = clientOf(ctx);
     if (!form.token) throw new OAuthError('invalid_request', 'token is required');
 
     const token = await identifyToken(runtime, form.token);

@@ -1,22 +1,25 @@
 import type { Context } from 'koa';
 import type { GrantType } from '../../../config/types.js';
-import { authenticateClient, type AssertionVerifier } from '../clients/client-authentication.js';
+import { clientOf } from '../steps/client-authentication.js';
 import { formOf } from '../steps/form-body.js';
 import type { GrantHandler } from '../grants/grant-handler.js';
 import { OAuthError } from '../oauth-error.js';
 import type { RuntimeHolder } from '../../runtime.js';
 import { sendTokenResponse } from '../token-response.js';
 
+/** Every grant type but implicit, which is answered at the authorization endpoint. */
+export type TokenEndpointGrantType = Exclude<GrantType, 'implicit'>;
+
 export interface TokenEndpointDeps {
   runtime: RuntimeHolder;
-  grants: readonly GrantHandler[];
-  verifyAssertion?: AssertionVerifier;
+  /** One handler per grant type: leaving one out is a compile error. */
+  grants: { readonly [T in TokenEndpointGrantType]: GrantHandler };
   onIssued?: (grantType: GrantType) => void;
 }
 
-/** POST /oauth/token (RFC 6749 §3.2): validate, authenticate the client, then hand over to the grant. */
+/** POST /oauth/token (RFC 6749 §3.2), after the route authenticated the client: validate, then hand over to the grant. */
 export function tokenEndpoint(deps: TokenEndpointDeps) {
-  const byType = new Map(deps.grants.map((g) => [g.grantType as string, g]));
+  const byType: ReadonlyMap<string, GrantHandler> = new Map(Object.entries(deps.grants));
   return async (ctx: Context) => {
     const form = formOf(ctx);
     const grantType = form.grant_type;
@@ -25,7 +28,7 @@ export function tokenEndpoint(deps: TokenEndpointDeps) {
     if (!grant) throw new OAuthError('unsupported_grant_type', `grant_type "${grantType}" is not supported`);
 
     const runtime = deps.runtime.get();
-    const client = await authenticateClient(runtime.clients, ctx.get('authorization') || undefined, form, deps.verifyAssertion);
+    const client = clientOf(ctx);
     if (!client.grant_types.includes(grant.grantType)) {
       throw new OAuthError('unauthorized_client', `This client may not use grant_type "${grantType}"`);
     }

@@ -51,7 +51,7 @@ export const authorizationCodeGrant: GrantHandler = {
       client,
       subject: tokenSubject(code),
       scope: code.scope,
-      grantScope: code.scope,
+      consentedScope: code.scope,
       familyId,
       ...(code.nonce !== undefined ? { nonce: code.nonce } : {}),
       authTime: code.authTime,

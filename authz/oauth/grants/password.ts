@@ -40,7 +40,7 @@ export function passwordGrant(options: { throttleSleep?: (ms: number) => Promise
         client,
         subject: user,
         scope,
-        grantScope: scope,
+        consentedScope: scope,
         familyId,
         authTime: Math.floor(Date.now() / 1000),
       });

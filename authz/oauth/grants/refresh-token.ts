@@ -44,7 +44,7 @@ export const refreshTokenGrant: GrantHandler = {
       client,
       subject: tokenSubject(record),
       scope,
-      grantScope: record.scope,
+      consentedScope: record.scope,
       familyId: record.familyId,
       ...(record.authTime !== undefined ? { authTime: record.authTime } : {}),
     });

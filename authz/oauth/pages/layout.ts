@@ -4,10 +4,9 @@
  * it is already-rendered markup. The pages run no script and carry no inline styles, so the
  * strict policy in securityHeaders() holds.
  */
+import { OAUTH_PATHS } from '../paths.js';
 
 export const DEFAULT_GATEWAY_NAME = 'FHIR Gateway';
-/** Where the lead serves PAGE_STYLES (authz/pages/styles.ts). */
-export const STYLESHEET_PATH = '/oauth/assets/styles.css';
 
 /** Options every page accepts, for branding and for rendering outside the gateway (previews). */
 export interface PageChrome {
@@ -66,7 +65,7 @@ export interface LayoutOptions extends PageChrome {
 
 export function renderLayout(options: LayoutOptions): string {
   const gatewayName = options.gatewayName ?? DEFAULT_GATEWAY_NAME;
-  const stylesheetHref = options.stylesheetHref ?? STYLESHEET_PATH;
+  const stylesheetHref = options.stylesheetHref ?? OAUTH_PATHS.stylesheet;
   const cardClass = options.variant === 'error' ? 'card card-error' : 'card';
   return html`<!doctype html>
 <html lang="en">

@@ -1,5 +1,5 @@
 /**
- * The one stylesheet of the login, consent and error pages, served at STYLESHEET_PATH
+ * The one stylesheet of the login, consent and error pages, served at OAUTH_PATHS.stylesheet
  * (layout.ts) so the pages can keep `style-src 'self'`. It is a string here rather than a file
  * so it ships inside the build and needs no path resolution at runtime. System fonts only:
  * the CSP allows no font requests, and they load instantly.

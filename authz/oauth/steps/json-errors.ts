@@ -3,7 +3,7 @@ import { OAuthError } from '../oauth-error.js';
 import { setNoStore } from '../token-response.js';
 
 /** Renders every error on the OAuth JSON endpoints as RFC 6749 §5.2 JSON; never leaks internals. */
-export function oauthErrors(log: { error(obj: object, msg: string): void }) {
+export function jsonErrors(log: { error(obj: object, msg: string): void }) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();

@@ -51,7 +51,7 @@ return {allowed, string.format('%.3f', tat), string.format('%.3f', now)}
  * Returns {1} when revoked (a revoked token spends no rate allowance), else
  * {0, allowed, tat, now}.
  */
-export const CHECK_ACCESS: LuaScript = {
+export const CHECK_TOKEN: LuaScript = {
   numberOfKeys: 2,
   lua: `${GCRA_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return {1} end

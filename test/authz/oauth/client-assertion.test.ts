@@ -21,6 +21,7 @@ const NOW = Math.floor(NOW_MS / 1000);
 /** Only putOnce matters to the code under test; the rest fail loudly if ever touched. */
 class PutOnceStore implements Store {
   readonly kind = 'memory' as const;
+  readonly availability = 'up' as const;
   readonly puts: { key: string; ttlSeconds: number }[] = [];
   private readonly keys = new Set<string>();
 
@@ -48,7 +49,7 @@ class PutOnceStore implements Store {
   setIfAbsent = async () => this.unused();
   delete = async () => this.unused();
   rateLimit = async () => this.unused();
-  checkAccess = async () => this.unused();
+  checkToken = async () => this.unused();
 }
 
 interface TestKey {

@@ -57,7 +57,7 @@ t.test('authorization code flow', async (t) => {
 
   t.test('discovery lists what is implemented', async (t) => {
     const meta = web.serverMetadata();
-    t.same(meta.grant_types_supported, ['authorization_code', 'implicit', 'password', 'refresh_token', 'client_credentials']);
+    t.same([...(meta.grant_types_supported ?? [])].sort(), ['authorization_code', 'client_credentials', 'implicit', 'password', 'refresh_token'], 'every grant type, no other (order carries no meaning)');
     t.same(meta.response_types_supported, ['code', 'token']);
     t.same(meta.code_challenge_methods_supported, ['S256']);
     t.same(meta.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);

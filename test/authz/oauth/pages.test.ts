@@ -2,7 +2,8 @@ import t, { type Test } from 'tap';
 import { createCsrfToken, CSRF_TOKEN_TTL_SECONDS, verifyCsrfToken } from '../../../authz/oauth/pages/csrf.js';
 import { renderConsentPage, type ConsentPageOptions } from '../../../authz/oauth/pages/consent-page.js';
 import { renderErrorPage } from '../../../authz/oauth/pages/error-page.js';
-import { escapeHtml, html, SafeHtml, securityHeaders, STYLESHEET_PATH } from '../../../authz/oauth/pages/layout.js';
+import { escapeHtml, html, SafeHtml, securityHeaders } from '../../../authz/oauth/pages/layout.js';
+import { OAUTH_PATHS } from '../../../authz/oauth/paths.js';
 import { renderLoginPage, type LoginPageOptions } from '../../../authz/oauth/pages/login-page.js';
 import { describeScope, describeScopes } from '../../../authz/oauth/pages/scope-descriptions.js';
 import { PAGE_STYLES } from '../../../authz/oauth/pages/styles.js';
@@ -36,7 +37,7 @@ function assertSafePage(t: Test, page: string): void {
   t.notMatch(markup, /\sstyle\s*=/i, 'no inline style attribute');
   t.notMatch(markup, /<style/i, 'no style element');
   t.notMatch(markup, /\son[a-z]+\s*=/i, 'no event handler attribute');
-  t.match(page, `<link rel="stylesheet" href="${STYLESHEET_PATH}">`, 'links the one stylesheet');
+  t.match(page, `<link rel="stylesheet" href="${OAUTH_PATHS.stylesheet}">`, 'links the one stylesheet');
   t.match(page, '<meta name="viewport" content="width=device-width, initial-scale=1">', 'responsive viewport');
   t.match(page, '<html lang="en">');
 }

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { hashPassword, isValidPasswordHash, verifyAgainstDummy, verifyPassword } from '../../../authz/oauth/users/password-hash.js';
+import { isValidPasswordHash } from '../../../config/password-hash-format.js';
+import { hashPassword, verifyAgainstDummy, verifyPassword } from '../../../authz/oauth/users/password-hash.js';
 
 const PHC_SHAPE = /^\$scrypt\$ln=15,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/;
 

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { OAuthError } from '../../../authz/oauth/oauth-error.js';
-import { capScopeForUser, clientScopeForUserFlow, grantScope, narrowRefreshScope } from '../../../authz/oauth/scope-narrowing.js';
+import { capScopeForUser, clientScopeForUserFlow, clientCredentialsScope, narrowRefreshScope } from '../../../authz/oauth/scope-narrowing.js';
 import type { SignedInUser } from '../../../authz/oauth/users/users.js';
 
 const CLIENT = 'openid fhirUser launch/patient offline_access patient/*.cruds user/*.rs system/*.rs';
@@ -24,8 +24,8 @@ t.test('user flows: checked against the client before anyone signs in', async (t
 });
 
 t.test('client credentials may not mix contexts either', async (t) => {
-  refusal(t, () => grantScope('system/Patient.rs user/Patient.rs', CLIENT), /mix/, 'system/ + user/');
-  t.equal(grantScope(undefined, 'system/*.rs'), 'system/*.rs');
+  refusal(t, () => clientCredentialsScope('system/Patient.rs user/Patient.rs', CLIENT), /mix/, 'system/ + user/');
+  t.equal(clientCredentialsScope(undefined, 'system/*.rs'), 'system/*.rs');
 });
 
 t.test("the user's scope caps what is granted, permission by permission", async (t) => {

@@ -65,10 +65,7 @@ t.test('decision table', async (t) => {
         ...(row.body !== undefined ? { body: row.body } : {}),
       },
       {
-        sub: row.fhirUser ?? 'client',
-        client_id: 'app',
         scope: row.scope,
-        jti: 'jti-1',
         ...(row.patient !== undefined ? { patient: row.patient } : {}),
         ...(row.fhirUser !== undefined ? { fhirUser: row.fhirUser } : {}),
       },

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { resolveClientIp, trustedProxySet } from '../../../gateway/process/client-ip.js';
+import { resolveClientIp, trustedProxySet } from '../../../gateway/http/client-ip.js';
 import { clientToken, tokenRequest } from '../../support/ops-helpers.js';
 import { BACKEND_SECRET, startStack } from '../../support/stack.js';
 

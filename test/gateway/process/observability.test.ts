@@ -148,8 +148,8 @@ t.test('request ids, audit lines and metrics', async (t) => {
     t.ok(metricValue(after, 'fhirgw_upstream_duration_seconds_sum') > 0);
     t.equal(metricValue(after, 'fhirgw_tokens_issued_total', { grant_type: 'client_credentials' }), 1, 'the token issued');
     t.equal(metricValue(after, 'fhirgw_rate_limit_rejections_total', { limit: 'per_client' }), limited, 'each rejection counted');
-    t.ok(metricValue(after, 'fhirgw_store_errors_total', { operation: 'checkAccess' }) >= 1, 'the store error counted');
-    t.ok(metricValue(after, 'fhirgw_store_duration_seconds_count', { operation: 'checkAccess' }) >= 8, 'store latency observed per operation');
+    t.ok(metricValue(after, 'fhirgw_store_errors_total', { operation: 'checkToken' }) >= 1, 'the store error counted');
+    t.ok(metricValue(after, 'fhirgw_store_duration_seconds_count', { operation: 'checkToken' }) >= 8, 'store latency observed per operation');
     t.equal(metricValue(before, 'fhirgw_store_errors_total'), 0, 'no store error before');
   });
 });

@@ -32,9 +32,9 @@ async function exercise(t: { ok(v: unknown, m: string): void; equal(a: unknown, 
   t.equal(await store.takeOnce('c1'), 'v', 'takeOnce');
   t.equal(await store.takeOnce('c1'), null, 'only once');
   await store.revoke('jti-1', 60);
-  t.equal((await store.checkAccess('jti-1', { key: 'client:a', rule: { limit: 1, periodSeconds: 3600, burst: 1 } })).revoked, true, 'checkAccess sees the revocation');
+  t.equal((await store.checkToken('jti-1', { key: 'client:a', rule: { limit: 1, periodSeconds: 3600, burst: 1 } })).revoked, true, 'checkToken sees the revocation');
   const passes = [];
-  for (let i = 0; i < 3; i++) passes.push((await store.checkAccess('jti-2', { key: 'client:a', rule: { limit: 1, periodSeconds: 3600, burst: 1 } })).rate?.allowed);
+  for (let i = 0; i < 3; i++) passes.push((await store.checkToken('jti-2', { key: 'client:a', rule: { limit: 1, periodSeconds: 3600, burst: 1 } })).rate?.allowed);
   t.equal(passes.join(','), 'true,true,false', 'the rate script (two keys, one slot) runs');
   t.equal(await store.setIfAbsent('k', 'first'), 'first', 'setIfAbsent');
   t.equal(await store.setIfAbsent('k', 'second'), 'first', 'keeps the first');

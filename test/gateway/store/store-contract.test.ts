@@ -170,22 +170,22 @@ function contract(t: Test, makeStore: MakeStore): void {
     t.ok(passed >= steadyMinimum, `and the steady rate kept admitting requests (${passed} >= ${steadyMinimum})`);
   });
 
-  t.test('checkAccess: revocation and rate limit in one call', async (t) => {
+  t.test('checkToken: revocation and rate limit in one call', async (t) => {
     const store = await makeStore(t);
     const rule: RateLimitRule = { limit: 2, periodSeconds: 60, burst: 0 };
-    t.same(await store.checkAccess('jti-ok'), { revoked: false }, 'without a rate only revocation');
+    t.same(await store.checkToken('jti-ok'), { revoked: false }, 'without a rate only revocation');
 
-    const first = await store.checkAccess('jti-ok', { key: 'client-a', rule });
+    const first = await store.checkToken('jti-ok', { key: 'client-a', rule });
     t.equal(first.revoked, false);
     t.equal(first.rate?.allowed, true);
     t.equal(first.rate?.limit, 2);
-    const second = await store.checkAccess('jti-ok', { key: 'client-a', rule });
+    const second = await store.checkToken('jti-ok', { key: 'client-a', rule });
     t.equal(second.rate?.allowed, false, 'the same bucket as the first call');
     t.equal((await store.rateLimit('client-a', rule)).allowed, false, 'and the same bucket as rateLimit()');
 
     await store.revoke('jti-bad', 60);
-    for (let i = 0; i < 3; i++) t.same(await store.checkAccess('jti-bad', { key: 'client-b', rule }), { revoked: true });
-    t.same(await store.checkAccess('jti-bad'), { revoked: true });
+    for (let i = 0; i < 3; i++) t.same(await store.checkToken('jti-bad', { key: 'client-b', rule }), { revoked: true });
+    t.same(await store.checkToken('jti-bad'), { revoked: true });
     const afterRevoked = await store.rateLimit('client-b', rule);
     t.equal(afterRevoked.allowed, true, 'a revoked token spent none of its client allowance');
     t.equal(afterRevoked.remaining, 1);
@@ -194,7 +194,7 @@ function contract(t: Test, makeStore: MakeStore): void {
   t.test('invalid rate rules are refused, not divided by', async (t) => {
     const store = await makeStore(t);
     await t.rejects(store.rateLimit('k', { limit: 0, periodSeconds: 1, burst: 0 }), RangeError);
-    await t.rejects(store.checkAccess('j', { key: 'k', rule: { limit: 1, periodSeconds: 0, burst: 0 } }), RangeError);
+    await t.rejects(store.checkToken('j', { key: 'k', rule: { limit: 1, periodSeconds: 0, burst: 0 } }), RangeError);
     await t.rejects(store.rateLimit('k', { limit: 1, periodSeconds: 1, burst: -1 }), RangeError);
   });
 }
@@ -233,10 +233,10 @@ t.test('redis store', async (t) => {
 
   contract(t, (t) => makeRedisStore(t));
 
-  t.test('checkAccess is exactly one round trip (one EVALSHA)', async (t) => {
+  t.test('checkToken is exactly one round trip (one EVALSHA)', async (t) => {
     const store = await makeRedisStore(t);
     const rate = { key: 'client', rule: TEN_PER_SECOND };
-    await store.checkAccess('warm-up', rate); // the first call on a connection sends the script body (EVAL)
+    await store.checkToken('warm-up', rate); // the first call on a connection sends the script body (EVAL)
 
     const admin = new Redis(server.url);
     const monitor = await admin.monitor();
@@ -249,7 +249,7 @@ t.test('redis store', async (t) => {
     await sleep(50);
 
     const before = await commandCalls(admin);
-    await store.checkAccess('jti', rate);
+    await store.checkToken('jti', rate);
     const after = await commandCalls(admin);
     await sleep(50);
 
@@ -310,7 +310,7 @@ t.test('redis store outages', async (t) => {
     await server.kill();
     const rate = { key: 'client', rule: TEN_PER_SECOND };
     const operations: [string, () => Promise<unknown>][] = [
-      ['checkAccess', () => store.checkAccess('jti', rate)],
+      ['checkToken', () => store.checkToken('jti', rate)],
       ['get', () => store.get('before')],
       ['ping', () => store.ping()],
     ];
@@ -325,7 +325,7 @@ t.test('redis store outages', async (t) => {
     await waitForState(store, 'ready', 5000);
     t.same(states, ['ready', 'down', 'ready'], 'one notification per change');
     t.equal(await store.get('before'), null, 'no persistence configured: the data is gone');
-    const check = await store.checkAccess('jti', rate);
+    const check = await store.checkToken('jti', rate);
     t.equal(check.rate?.allowed, true, 'the hot path works again without a new store');
   });
 
@@ -337,7 +337,7 @@ t.test('redis store outages', async (t) => {
     process.kill(server.pid, 'SIGSTOP');
     const started = Date.now();
     try {
-      await t.rejects(store.checkAccess('jti', { key: 'client', rule: TEN_PER_SECOND }));
+      await t.rejects(store.checkToken('jti', { key: 'client', rule: TEN_PER_SECOND }));
       t.ok(Date.now() - started < 2000, `failed within 2 s (${Date.now() - started} ms)`);
     } finally {
       process.kill(server.pid, 'SIGCONT');

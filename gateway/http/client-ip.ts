@@ -1,5 +1,4 @@
 import { BlockList, isIP } from 'node:net';
-import type { Context, Next } from 'koa';
 
 /** Builds the set of reverse proxies whose X-Forwarded-For we believe. */
 export function trustedProxySet(entries: readonly string[]): BlockList {
@@ -35,12 +34,4 @@ export function resolveClientIp(peer: string, forwardedFor: string | undefined, 
     if (!isTrusted(trusted, hops[i]!)) return hops[i]!;
   }
   return hops[0] ?? peer;
-}
-
-export function clientIp(trusted: () => BlockList | undefined) {
-  return async (ctx: Context, next: Next) => {
-    const peer = ctx.req.socket.remoteAddress ?? '';
-    ctx.request.ip = resolveClientIp(peer, ctx.get('x-forwarded-for') || undefined, trusted());
-    await next();
-  };
 }

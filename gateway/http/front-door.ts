@@ -1,0 +1,60 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
+import { isAuthorizationServerPath } from '../../authz/oauth/paths.js';
+import { isOperationsPath } from '../process/operations.js';
+import { resolveClientIp } from './client-ip.js';
+import { attachExchange, Exchange } from './exchange.js';
+import { requestIdFor } from './request-id.js';
+
+export interface FrontDoorRoutes {
+  /** /healthz, /readyz, /metrics: answered first, never logged per request. */
+  operations: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
+  /** The authorization server (Koa): /oauth/* and /.well-known/*. */
+  authorizationServer: RequestListener;
+  /** Everything else is FHIR. */
+  fhir: (exchange: Exchange) => Promise<void>;
+}
+
+export interface FrontDoorOptions {
+  routes: FrontDoorRoutes;
+  /** The trusted-proxy set of the current configuration (undefined: trust no X-Forwarded-For). */
+  trustedProxies: () => BlockList | undefined;
+  /** Called for every admitted request (the request log). */
+  onExchange: (exchange: Exchange) => void;
+  log: { error(obj: object, msg: string): void };
+}
+
+/**
+ * The gateway's request listener: gives each request its id and trusted client address, then
+ * sends it down one of three routes by path. The FHIR route does not go through Koa: the proxy
+ * is a plain node:http pipeline (gateway/proxy/pipeline.ts).
+ */
+export function frontDoor(options: FrontDoorOptions): RequestListener {
+  const { routes } = options;
+  return (req, res) => {
+    const exchange = new Exchange(req, res, requestIdFor(req.headers['x-request-id']), clientIpOf(req, options.trustedProxies()));
+    res.setHeader('X-Request-Id', exchange.requestId);
+    if (isOperationsPath(exchange.path)) {
+      routes.operations(req, res, exchange.path).catch((err: unknown) => failed(options, res, err));
+      return;
+    }
+    attachExchange(exchange);
+    options.onExchange(exchange);
+    if (isAuthorizationServerPath(exchange.path)) {
+      routes.authorizationServer(req, res);
+      return;
+    }
+    void routes.fhir(exchange);
+  };
+}
+
+function clientIpOf(req: IncomingMessage, trusted: BlockList | undefined): string {
+  const forwardedFor = req.headers['x-forwarded-for'];
+  return resolveClientIp(req.socket.remoteAddress ?? '', typeof forwardedFor === 'string' ? forwardedFor : undefined, trusted);
+}
+
+function failed(options: FrontDoorOptions, res: ServerResponse, err: unknown): void {
+  options.log.error({ err }, 'operations endpoint failed');
+  if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end('internal error');
+}
