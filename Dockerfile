@@ -1,9 +1,21 @@
-# Multi-stage: dependencies are installed once in a build stage; the runtime image carries only
-# production dependencies and the sources (run through tsx, no compile step needed).
+# Multi-stage: the build stage compiles the TypeScript with the dev dependencies; the runtime
+# image carries only production dependencies and the compiled JavaScript (no tsx, no esbuild,
+# no TypeScript at run time).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY config ./config
+COPY authz ./authz
+COPY gateway ./gateway
+RUN npm run build
+
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
@@ -11,9 +23,8 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
-COPY config ./config
-COPY gateway ./gateway
-COPY authz ./authz
+COPY --from=build /app/dist ./dist
+COPY config/examples ./config/examples
 USER node
 EXPOSE 8080
 ENTRYPOINT ["node", "bin/fhir-gateway.js"]

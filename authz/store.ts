@@ -55,7 +55,7 @@ export interface StoreLifecycle {
  * StoreUnavailableError by gateway/store/instrumented-store.ts, which wraps whatever methods the
  * store has: a new operation needs no second list to be kept in sync.
  */
-export interface StoreOperations {
+interface StoreOperations {
   /** Round trip to the store; rejects when it is unreachable. */
   ping(): Promise<void>;
 

@@ -6,12 +6,12 @@
 
 export type KeyPathSegment = string | number;
 
-export interface EnvReferenceProblem {
+interface EnvReferenceProblem {
   path: KeyPathSegment[];
   message: string;
 }
 
-export interface SubstitutionResult {
+interface SubstitutionResult {
   value: unknown;
   problems: EnvReferenceProblem[];
 }

@@ -21,7 +21,7 @@ export class ConfigError extends Error {
   }
 }
 
-export const CONFIG_PATH_ENV = 'FHIR_GATEWAY_CONFIG';
+const CONFIG_PATH_ENV = 'FHIR_GATEWAY_CONFIG';
 
 /** `--config FILE` or `--config=FILE` (the last one wins), else $FHIR_GATEWAY_CONFIG. */
 export function resolveConfigPath(argv: string[], env: NodeJS.ProcessEnv): string | undefined {
@@ -265,7 +265,7 @@ function deepFreeze<T>(value: T): T {
 // ---------------------------------------------------------------------------------------
 
 /** `clients[2].redirect_uris[0]`: dots between keys, brackets for list indexes. */
-export function formatKeyPath(path: readonly KeyPathSegment[]): string {
+function formatKeyPath(path: readonly KeyPathSegment[]): string {
   return path.reduce<string>((text, segment) => {
     if (typeof segment === 'number') return `${text}[${segment}]`;
     return text === '' ? segment : `${text}.${segment}`;

@@ -23,7 +23,7 @@ function duration(defaultValue?: string) {
 
 const nonEmptyString = { type: 'string', minLength: 1 } as const;
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 // ---------------------------------------------------------------------------------------
 // Sections
@@ -232,7 +232,7 @@ const durationKeyword: FuncKeywordDefinition = {
 
 const RATE_PERIODS: Record<string, number> = { s: 1, sec: 1, second: 1, m: 60, min: 60, minute: 60, h: 3600, hour: 3600, d: 86400, day: 86400 };
 
-export function parseRate(value: unknown): { limit: number; periodSeconds: number } | undefined {
+function parseRate(value: unknown): { limit: number; periodSeconds: number } | undefined {
   if (typeof value !== 'string') return undefined;
   const match = /^\s*(\d+)\s*\/\s*([a-z]+)\s*$/.exec(value);
   const period = match ? RATE_PERIODS[match[2]!] : undefined;

@@ -36,7 +36,7 @@ export interface RateLimitRuleConfig {
   burst: number;
 }
 
-export interface RateLimitsConfig {
+interface RateLimitsConfig {
   /** Proxied FHIR requests per client_id. */
   per_client?: RateLimitRuleConfig;
   /** Token endpoint requests per client IP. */
@@ -45,7 +45,7 @@ export interface RateLimitsConfig {
   per_ip_login?: RateLimitRuleConfig;
 }
 
-export interface AuditConfig {
+interface AuditConfig {
   enabled: boolean;
   /** "stdout", "stderr" or a file path. */
   destination: string;
@@ -63,7 +63,7 @@ export interface UpstreamConfig {
 }
 
 /** How the proxy treats bodies it must inspect, and the paging links it hands out. */
-export interface ProxyConfig {
+interface ProxyConfig {
   /**
    * Largest request or response body, in bytes, the proxy holds in memory to inspect (request
    * bodies the decision needs, Bundles it rewrites or checks). Bodies it does not inspect stream.
@@ -73,7 +73,7 @@ export interface ProxyConfig {
   paging_link_ttl: number;
 }
 
-export interface RedisNode {
+interface RedisNode {
   host: string;
   port: number;
 }

@@ -37,7 +37,7 @@ export interface Gateway {
   close(graceSeconds?: number): Promise<void>;
 }
 
-export interface GatewayOptions {
+interface GatewayOptions {
   config: GatewayConfig;
   store: Store;
   log: Logger;

@@ -6,7 +6,7 @@ import type { Store } from '../store.js';
  * start creates them, `setIfAbsent` settles races) so every gateway instance behind one Redis
  * accepts what another issued. Cached per store for the life of the process.
  */
-export type SecretName = 'csrf' | 'session-cookie';
+type SecretName = 'csrf' | 'session-cookie';
 
 const SECRET_BYTES = 32;
 const cache = new WeakMap<Store, Map<SecretName, Promise<Buffer>>>();

@@ -25,7 +25,7 @@ export interface RedirectTarget {
   state?: string;
 }
 
-export type AuthorizeValidation =
+type AuthorizeValidation =
   | { ok: true; request: AuthorizeRequest; client: ClientConfig }
   /** RFC 6749 §4.1.2.1: with no trustworthy redirect_uri, the user is told and nothing is redirected. */
   | { ok: false; kind: 'page'; title: string; message: string }

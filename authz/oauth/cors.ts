@@ -31,7 +31,7 @@ const EXPOSED_HEADERS = ['location', 'content-location', 'etag', 'last-modified'
 const originsByRegistry = new WeakMap<ClientRegistry, ReadonlySet<string>>();
 
 /** Origins of every client's http(s) redirect URIs; recomputed only when the config is reloaded. */
-export function allowedOrigins(clients: ClientRegistry): ReadonlySet<string> {
+function allowedOrigins(clients: ClientRegistry): ReadonlySet<string> {
   let origins = originsByRegistry.get(clients);
   if (!origins) {
     const found = new Set<string>();
@@ -48,7 +48,7 @@ export function allowedOrigins(clients: ClientRegistry): ReadonlySet<string> {
   return origins;
 }
 
-export type CorsAnswer =
+type CorsAnswer =
   /** Not a cross-origin request this policy speaks to: no CORS headers. */
   | { kind: 'none' }
   /** A preflight, answered here and now (204 for a registered origin, a bare 403 otherwise). */
@@ -56,7 +56,7 @@ export type CorsAnswer =
   /** An actual request: go on, and add these headers to whatever the answer is. */
   | { kind: 'actual'; headers: Record<string, string> };
 
-export interface CorsRequest {
+interface CorsRequest {
   method: string;
   path: string;
   origin: string | undefined;

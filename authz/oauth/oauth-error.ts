@@ -2,7 +2,7 @@
  * RFC 6749 §5.2 / §4.1.2.1 error, raised anywhere in the OAuth endpoints and rendered by one
  * middleware as JSON with `Cache-Control: no-store`.
  */
-export type OAuthErrorCode =
+type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
   | 'invalid_grant'

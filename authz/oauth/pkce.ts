@@ -5,7 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
  * authorization request leaks, and SMART App Launch v2 requires S256.
  */
 
-export type PkceCheck = { ok: true } | { ok: false; description: string };
+type PkceCheck = { ok: true } | { ok: false; description: string };
 
 /**
  * base64url of a 32-byte SHA-256: 43 characters, and because 43*6 = 258 bits the last

@@ -27,7 +27,7 @@ import { ipRateLimit, type IpLimitName } from './steps/ip-rate-limit.js';
 import { jsonErrors } from './steps/json-errors.js';
 import { storeAvailable } from './steps/store-available.js';
 
-export interface AuthorizationServerDeps {
+interface AuthorizationServerDeps {
   runtime: RuntimeHolder;
   /** The client's address as the gateway trusts it (X-Forwarded-For only from trusted proxies). */
   clientIp: (req: IncomingMessage) => string;

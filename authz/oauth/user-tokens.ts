@@ -25,7 +25,7 @@ export function tokenSubject(from: TokenSubject): TokenSubject {
   };
 }
 
-export interface UserTokenRequest {
+interface UserTokenRequest {
   client: ClientConfig;
   subject: TokenSubject;
   /** Scope of this access token. */
@@ -93,7 +93,7 @@ export async function issueUserTokens(runtime: Runtime, request: UserTokenReques
   return body;
 }
 
-export function mayRefresh(client: ClientConfig, scope: string): boolean {
+function mayRefresh(client: ClientConfig, scope: string): boolean {
   return client.grant_types.includes('refresh_token') && (hasScope(scope, 'offline_access') || hasScope(scope, 'online_access'));
 }
 

@@ -51,8 +51,6 @@ import { confineSearchToPatient, isPatientDataType, jsonPatchCompartmentProblem,
 import { coverage, formatScope, tokenGrants, type Grants, type Permission } from './scopes.js';
 import type { ScopeClaims } from './token-claims.js';
 
-export { resourceInPatientCompartment } from './patient-compartment.js';
-
 export interface ResourceCheck {
   /** The resource must be in this patient's compartment (or not be patient data). */
   compartmentPatient?: string;
@@ -81,7 +79,7 @@ export interface AccessDenied {
 export type AccessDecision = AccessAllowed | AccessDenied;
 
 /** Larger Bundles are refused (413) rather than decided entry by entry without bound. */
-export const MAX_BUNDLE_ENTRIES = 1000;
+const MAX_BUNDLE_ENTRIES = 1000;
 
 // ---------------------------------------------------------------------------------------------
 // What the request needs

@@ -19,7 +19,7 @@ export interface FhirRequestFacts {
   body?: unknown;
 }
 
-export type NormalizedPath = { ok: true; segments: string[]; path: string } | { ok: false; reason: string };
+type NormalizedPath = { ok: true; segments: string[]; path: string } | { ok: false; reason: string };
 
 export type Interaction =
   | 'read'
@@ -63,7 +63,7 @@ export interface ClassifiedRequest {
   needsBody: boolean;
 }
 
-export interface ClassificationError {
+interface ClassificationError {
   error: string;
   status: 400 | 404 | 405;
 }
@@ -316,14 +316,14 @@ const SINGLE_TARGET_REFERENCE_PARAMS: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Another resource type a search touches, and the parameter that makes it do so. */
-export interface SearchReach {
+interface SearchReach {
   /** The parameter as written, e.g. "_include", "subject:Patient.name", "_has:Observation:patient:code". */
   via: string;
   /** An R4 type, or '*' when it cannot be narrowed. */
   resourceType: string;
 }
 
-export interface SearchReachAnalysis {
+interface SearchReachAnalysis {
   /** Types whose resources are returned (`_include`, `_revinclude`): need read. */
   returned: SearchReach[];
   /** Types searched through (chains, `_has`, `_filter`, `_query`): need search. */

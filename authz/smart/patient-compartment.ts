@@ -24,7 +24,7 @@
  *   `candidate`; SupplyRequest `subject` -> `deliverTo`.
  */
 
-export interface CompartmentLink {
+interface CompartmentLink {
   /** The search parameter named in the CompartmentDefinition. */
   readonly param: string;
   /** Dotted element paths (relative to the resource) holding the Reference(s) it searches. */
@@ -179,15 +179,13 @@ export const PATIENT_COMPARTMENT: Readonly<Record<string, readonly CompartmentLi
   VisionPrescription: [{ param: 'patient', elementPaths: ['patient'] }],
 };
 
-/** Every R4 resource type that has a RESTful endpoint (the CompartmentDefinition lists them all). */
-export const R4_RESOURCE_TYPES: ReadonlySet<string> = new Set(Object.keys(PATIENT_COMPARTMENT));
-
+/** Every R4 resource type that has a RESTful endpoint is a key of PATIENT_COMPARTMENT (the CompartmentDefinition lists them all). */
 export function isR4ResourceType(name: string): boolean {
   return Object.hasOwn(PATIENT_COMPARTMENT, name);
 }
 
 /** The compartment links of a type; empty for types never in the compartment and unknown names. */
-export function compartmentLinks(resourceType: string): readonly CompartmentLink[] {
+function compartmentLinks(resourceType: string): readonly CompartmentLink[] {
   return Object.hasOwn(PATIENT_COMPARTMENT, resourceType) ? (PATIENT_COMPARTMENT[resourceType] ?? []) : [];
 }
 
@@ -206,13 +204,13 @@ export function isPatientDataType(resourceType: string): boolean {
  * `Patient/{id}` value so it is unambiguous even for parameters that also target Group/Device.
  * Patient itself is confined by `_id`.
  */
-export function confiningSearchParam(resourceType: string): string | undefined {
+function confiningSearchParam(resourceType: string): string | undefined {
   if (resourceType === 'Patient') return '_id';
   return compartmentLinks(resourceType)[0]?.param;
 }
 
 /** A reference string that designates exactly this patient (relative form only, see below). */
-export function isReferenceToPatient(reference: unknown, patientId: string): boolean {
+function isReferenceToPatient(reference: unknown, patientId: string): boolean {
   if (typeof reference !== 'string') return false;
   // Relative references only: an absolute URL could name a same-id patient on another server,
   // and the upstream returns relative references for its own resources.
@@ -236,7 +234,7 @@ function valuesAtPath(root: unknown, path: string): unknown[] {
 }
 
 /** Every Reference.reference found at the type's compartment element paths. */
-export function compartmentReferences(resource: Record<string, unknown>, resourceType: string): string[] {
+function compartmentReferences(resource: Record<string, unknown>, resourceType: string): string[] {
   const references: string[] = [];
   for (const link of compartmentLinks(resourceType)) {
     for (const path of link.elementPaths) {
@@ -277,7 +275,7 @@ function designatedPatientId(value: string, bareIdIsPatient: boolean): string | 
   return bareIdIsPatient && !value.includes('/') ? value : undefined;
 }
 
-export type SearchConfinement = { ok: true; addQuery?: [string, string] } | { ok: false; reason: string };
+type SearchConfinement = { ok: true; addQuery?: [string, string] } | { ok: false; reason: string };
 
 /**
  * Confines a search on `resourceType` to one patient's compartment. Fails when the search names

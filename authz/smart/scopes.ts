@@ -13,7 +13,7 @@
 import { isR4ResourceType } from './patient-compartment.js';
 import type { ScopeClaims } from './token-claims.js';
 
-export type ScopeContext = 'patient' | 'user' | 'system';
+type ScopeContext = 'patient' | 'user' | 'system';
 export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
 
 /** Canonical v2 order; also the order used when writing permissions back out. */
@@ -35,7 +35,7 @@ export interface ParsedScopes {
   other: string[];
 }
 
-export const SPECIAL_SCOPES: ReadonlySet<string> = new Set([
+const SPECIAL_SCOPES: ReadonlySet<string> = new Set([
   'openid',
   'fhirUser',
   'profile',
@@ -122,7 +122,7 @@ export function formatScope(context: ScopeContext, resourceType: string, permiss
 }
 
 /** True when every name=value pair of `restriction` also appears in `query`. */
-export function queryContains(query: URLSearchParams, restriction: URLSearchParams): boolean {
+function queryContains(query: URLSearchParams, restriction: URLSearchParams): boolean {
   for (const [name, value] of restriction) {
     if (!query.getAll(name).includes(value)) return false;
   }

@@ -4,9 +4,9 @@ import type { AccessTokenClaims } from '../smart/token-claims.js';
 import { SIGNING_ALG, type KeyRing } from './signing-keys.js';
 
 /** RFC 9068 §2.1: the media type that tells an access token from an ID token or any other JWT. */
-export const ACCESS_TOKEN_TYP = 'at+jwt';
+const ACCESS_TOKEN_TYP = 'at+jwt';
 
-export interface IssuedAccessToken {
+interface IssuedAccessToken {
   token: string;
   claims: AccessTokenClaims;
   expiresIn: number;

@@ -2,7 +2,7 @@ import { SignJWT } from 'jose';
 import { SIGNING_ALG, type KeyRing } from './signing-keys.js';
 
 /** OpenID Connect Core §2 ID token, issued when `openid` is granted. */
-export interface IdTokenInput {
+interface IdTokenInput {
   issuer: string;
   clientId: string;
   sub: string;

@@ -20,7 +20,7 @@ export interface KeyRing {
   jwks(): { keys: JWK[] };
 }
 
-export class SigningKeyError extends Error {}
+class SigningKeyError extends Error {}
 
 export function makeKeyRing(keys: SigningKey[]): KeyRing {
   const [signing] = keys;
@@ -114,7 +114,7 @@ export async function loadKeyRing(options: KeyRingOptions): Promise<KeyRing> {
 }
 
 /** The epochs whose keys a ring holds at `nowMs`: current (signs), next (pre-published), and the older ones still verifying. */
-export function epochsAt(nowMs: number, rotationSeconds: number, verifyWindowSeconds: number): { current: number; next: number; previous: number[] } {
+function epochsAt(nowMs: number, rotationSeconds: number, verifyWindowSeconds: number): { current: number; next: number; previous: number[] } {
   const current = Math.floor(nowMs / 1000 / rotationSeconds);
   // A key of epoch j signs until (j+1)·R and must verify until (j+1)·R + window.
   const back = Math.ceil(verifyWindowSeconds / rotationSeconds);

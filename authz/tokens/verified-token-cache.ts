@@ -2,7 +2,7 @@ import type { AccessTokenClaims } from '../smart/token-claims.js';
 import { verifyAccessToken, type AccessTokenSettings, type VerifyResult } from './access-token.js';
 import type { KeyRing } from './signing-keys.js';
 
-export interface TokenVerifierOptions {
+interface TokenVerifierOptions {
   /** Most tokens remembered at once; the least recently used is dropped first. */
   maxEntries: number;
   /** Longest a verification is trusted, even if the token lives longer. */

@@ -6,7 +6,7 @@ import { resolveClientIp } from './client-ip.js';
 import { attachExchange, Exchange } from './exchange.js';
 import { requestIdFor } from './request-id.js';
 
-export interface FrontDoorRoutes {
+interface FrontDoorRoutes {
   /** /healthz, /readyz, /metrics: answered first, never logged per request. */
   operations: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
   /** The authorization server (Koa): /oauth/* and /.well-known/*. */
@@ -15,7 +15,7 @@ export interface FrontDoorRoutes {
   fhir: (exchange: Exchange) => Promise<void>;
 }
 
-export interface FrontDoorOptions {
+interface FrontDoorOptions {
   routes: FrontDoorRoutes;
   /** The trusted-proxy set of the current configuration (undefined: trust no X-Forwarded-For). */
   trustedProxies: () => BlockList | undefined;

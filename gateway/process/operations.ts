@@ -4,13 +4,13 @@ import type { Store } from '../../authz/store.js';
 import type { GatewayMetrics } from './metrics.js';
 
 /** The operators' endpoints: liveness, readiness and metrics. Never proxied, rate limited or logged as FHIR access. */
-export const OPERATIONS_PATHS = ['/healthz', '/readyz', '/metrics'] as const;
+const OPERATIONS_PATHS = ['/healthz', '/readyz', '/metrics'] as const;
 
 export function isOperationsPath(path: string): boolean {
   return (OPERATIONS_PATHS as readonly string[]).includes(path);
 }
 
-export interface ReadinessReport {
+interface ReadinessReport {
   ready: boolean;
   /** Still starting: the store has not been reached yet or the signing keys are not loaded. */
   starting?: boolean;
@@ -19,7 +19,7 @@ export interface ReadinessReport {
   draining?: boolean;
 }
 
-export interface OperationsDeps {
+interface OperationsDeps {
   store: () => Store;
   upstreamUrl: () => string;
   metrics: GatewayMetrics;
@@ -62,7 +62,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 /** Any HTTP answer from the upstream means it is reachable; its status is the FHIR server's business. */
-export function probeUpstream(baseUrl: string, timeoutMs: number): Promise<boolean> {
+function probeUpstream(baseUrl: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const url = new URL(baseUrl + '/metadata');
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;

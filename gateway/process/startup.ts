@@ -3,13 +3,13 @@ import { buildRuntime, type RuntimeHolder } from '../../authz/runtime.js';
 import { loadKeyRing, nextEpochStartMs, sameKeys, type KeyRing, type KeyRingOptions } from '../../authz/tokens/signing-keys.js';
 import { StoreUnavailableError, type Store } from '../../authz/store.js';
 
-export interface StartupLog {
+interface StartupLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 
-export interface StartupOptions {
+interface StartupOptions {
   /** Holds a runtime built with PENDING_KEYS; the real keys are swapped in when loaded. */
   runtime: RuntimeHolder;
   store: Store;

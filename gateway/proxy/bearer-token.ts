@@ -4,7 +4,7 @@ import { missingToken, type Refusal } from './refusals.js';
  * RFC 6750 §2.1: the token comes in the Authorization header only. Query (`access_token=`) and
  * form-body tokens are not accepted: they end up in logs and caches.
  */
-export type BearerExtraction =
+type BearerExtraction =
   | { kind: 'token'; token: string }
   | { kind: 'missing' }
   | { kind: 'other-scheme' }
@@ -12,7 +12,7 @@ export type BearerExtraction =
 
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-export function extractBearer(authorization: string | undefined): BearerExtraction {
+function extractBearer(authorization: string | undefined): BearerExtraction {
   if (authorization === undefined || authorization === '') return { kind: 'missing' };
   const space = authorization.indexOf(' ');
   const scheme = space < 0 ? authorization : authorization.slice(0, space);

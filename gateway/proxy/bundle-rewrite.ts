@@ -5,7 +5,7 @@
  * Resources inside entries are data and are left alone.
  */
 
-export interface BundleUrlMapping {
+interface BundleUrlMapping {
   /** A URL under the upstream base, as a path relative to it ("/Patient/1", "?_getpages=x" -> "/"). */
   relative(url: string): { path: string; query: string } | undefined;
   /** The public URL for a relative path and query. */

@@ -1,14 +1,14 @@
 import { OAUTH_PATHS } from '../../authz/oauth/paths.js';
 
 /** SMART App Launch 2.x "Conformance": the security block a CapabilityStatement must carry. */
-export const SMART_SECURITY_SERVICE = {
+const SMART_SECURITY_SERVICE = {
   system: 'http://terminology.hl7.org/CodeSystem/restful-security-service',
   code: 'SMART-on-FHIR',
   display: 'SMART-on-FHIR',
 };
-export const OAUTH_URIS_EXTENSION = 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris';
+const OAUTH_URIS_EXTENSION = 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris';
 
-export function smartSecurity(publicUrl: string) {
+function smartSecurity(publicUrl: string) {
   const uri = (url: string, path: string) => ({ url, valueUri: publicUrl + path });
   return {
     extension: [

@@ -8,7 +8,7 @@ import { hasPagingHandle, type PagingBinding, type PagingLinkSigner } from './pa
 import { badUpstreamAnswer, denied, upstreamFailed, type Refusal } from './refusals.js';
 import type { Reply } from './respond.js';
 
-export interface InspectedExchange {
+interface InspectedExchange {
   forwarder: Forwarder;
   request: UpstreamRequest;
   /** ResourceCheck the decision asked for on the response, if any. */

@@ -30,7 +30,7 @@ function quoted(value: string): string {
 }
 
 /** The realm of every Bearer challenge the gateway sends. */
-export const REALM = 'fhir-oauth-gateway';
+const REALM = 'fhir-oauth-gateway';
 
 /** An RFC 6750 §3 `WWW-Authenticate: Bearer ...` challenge. */
 export function bearerChallenge(error?: { code: 'invalid_token' | 'insufficient_scope' | 'invalid_request'; description: string; scope?: string }): string {

@@ -25,7 +25,7 @@ export interface PagingBinding {
   patient?: string;
 }
 
-export type PagingLinkCheck =
+type PagingLinkCheck =
   /** An ordinary request: no paging handle, no gateway parameters. */
   | { kind: 'none' }
   /** A valid signed link: decide on `originalSearch`, forward `forwardQuery`. */

@@ -1,3 +1,4 @@
+import { corsAnswer } from '../../authz/oauth/cors.js';
 import { rateLimitHeaders } from '../../authz/rate-limit-headers.js';
 import type { Runtime, RuntimeHolder } from '../../authz/runtime.js';
 import { decideAccess, decideClassified, type AccessAllowed } from '../../authz/smart/access-decision.js';
@@ -22,7 +23,7 @@ import { checkStoredResource } from './stored-resource-check.js';
 import { tokenStanding } from './token-status.js';
 import { verifiedClaims } from './token-verification.js';
 
-export interface FhirProxyDeps {
+interface FhirProxyDeps {
   runtime: RuntimeHolder;
   forwarder: Forwarder;
   /** Signature verification with its cache (authz/tokens/verified-token-cache.ts). */
@@ -55,6 +56,8 @@ const BUNDLE_INTERACTIONS: ReadonlySet<string> = new Set([
  * its result or a Refusal (written in one place, gateway/proxy/respond.ts):
  *
  *   0 ready            the store was reached since the start              503
+ *     CORS             a preflight is answered; other requests get the    204 / 403
+ *                      CORS headers of authz/oauth/cors.ts
  *   1 request target   the path is one the gateway can decide on          400
  *   2 bearer token     an Authorization: Bearer header                    401 / 400
  *   3 token            signed by us, unexpired, for us (cached)           401
@@ -74,21 +77,31 @@ export class FhirProxy {
 
   /** Handles one request to the end; never rejects. */
   async handle(exchange: Exchange): Promise<void> {
-    let status: number;
+    let status: number | typeof PREFLIGHT;
     try {
       status = await this.run(exchange, this.deps.runtime.get());
     } catch (err) {
       this.deps.log.error({ err }, 'FHIR request failed');
       status = this.refuse(exchange, unexpectedError());
     }
-    this.deps.onDecided(exchange, status);
+    // A CORS preflight is the browser asking, not a FHIR request: nothing to audit.
+    if (status !== PREFLIGHT) this.deps.onDecided(exchange, status);
   }
 
-  private async run(exchange: Exchange, runtime: Runtime): Promise<number> {
+  private async run(exchange: Exchange, runtime: Runtime): Promise<number | typeof PREFLIGHT> {
     const { req } = exchange;
     const method = req.method ?? 'GET';
     const limit = runtime.config.proxy.max_buffered_body;
     if (!this.deps.ready()) return this.refuse(exchange, starting());
+    const cors = corsAnswer(
+      { method, path: exchange.path, origin: req.headers.origin, requestMethod: header(req.headers['access-control-request-method']) },
+      runtime.clients,
+    );
+    if (cors.kind === 'preflight') {
+      writeReply(exchange.res, { status: cors.status, headers: cors.headers, body: EMPTY });
+      return PREFLIGHT;
+    }
+    if (cors.kind === 'actual') setHeaders(exchange, cors.headers);
 
     const target = requestTarget(req.url ?? '/');
     if (isRefusal(target)) return this.refuse(exchange, target);
@@ -211,6 +224,13 @@ export class FhirProxy {
     exchange.reason = reason;
     return status;
   }
+}
+
+const PREFLIGHT = Symbol('CORS preflight');
+const EMPTY = Buffer.alloc(0);
+
+function header(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
 interface Allowed {

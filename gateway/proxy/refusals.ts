@@ -33,7 +33,7 @@ export function isRefusal(value: unknown): value is Refusal {
 }
 
 /** A refusal of the request itself: the access decision's denials, and the proxy's own (412, 415). */
-export interface Denial extends Pick<AccessDenied, 'reason' | 'neededScope' | 'deniedEntries'> {
+interface Denial extends Pick<AccessDenied, 'reason' | 'neededScope' | 'deniedEntries'> {
   status: AccessDenied['status'] | 412 | 415;
 }
 

@@ -7,7 +7,7 @@ import { UpstreamError, type Forwarder } from '../upstream/forwarder.js';
 import { badUpstreamAnswer, denied, upstreamFailed, type Refusal } from './refusals.js';
 
 /** The stored resource passed the check; `etag` is the version that was checked (ETag form), when known. */
-export interface StoredResourceChecked {
+interface StoredResourceChecked {
   etag: string | undefined;
 }
 

@@ -4,7 +4,7 @@ import type { RateLimitResult, Store } from '../../authz/store.js';
 import { invalidToken, storeUnavailable, throttled, type Refusal } from './refusals.js';
 
 /** Whether a valid token may be used right now, and its client's rate-limit standing (for the RateLimit-* headers). */
-export interface TokenStanding {
+interface TokenStanding {
   rate: RateLimitResult | undefined;
 }
 

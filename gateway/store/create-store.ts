@@ -3,7 +3,7 @@ import { MemoryStore } from './memory-store.js';
 import { RedisStore, describeRedisTarget } from './redis-store.js';
 import type { Store } from '../../authz/store.js';
 
-export interface StoreLog {
+interface StoreLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
 }

@@ -2,7 +2,7 @@ import { assertValidRule, describeGcra, gcraDecide, gcraStateTtlMs } from './gcr
 import type { TokenStatus, RateLimitResult, RateLimitRule, Store } from '../../authz/store.js';
 import { ttlToMs } from './ttl.js';
 
-export interface MemoryStoreOptions {
+interface MemoryStoreOptions {
   /** Clock in ms since the epoch; tests inject one to move time without sleeping. */
   now?: () => number;
   /** How often expired entries are dropped even if nobody reads them again. */

@@ -8,9 +8,9 @@ import { ttlToMs } from './ttl.js';
 
 export type RedisStoreState = 'ready' | 'down';
 /** `reason` is the last connection error, when there was one. */
-export type RedisStateListener = (state: RedisStoreState, reason?: string) => void;
+type RedisStateListener = (state: RedisStoreState, reason?: string) => void;
 
-export interface RedisStoreOptions {
+interface RedisStoreOptions {
   /** ioredis options, applied over the fail-fast defaults below (tests shorten timeouts). */
   redis?: RedisOptions;
 }
@@ -40,7 +40,7 @@ const FAIL_FAST_DEFAULTS: RedisOptions = {
  * them). The store only uses commands that ioredis's Redis and Cluster share, so a Cluster is
  * typed as a Redis here.
  */
-export function createRedisClient(config: StoreConfig, overrides: RedisOptions = {}): Redis {
+function createRedisClient(config: StoreConfig, overrides: RedisOptions = {}): Redis {
   const options: RedisOptions = { ...FAIL_FAST_DEFAULTS, ...overrides };
   if (config.cluster_nodes) {
     const { retryStrategy, enableOfflineQueue, lazyConnect, ...perNode } = options;
@@ -242,7 +242,7 @@ function describeScriptDecision(rule: RateLimitRule, allowed: number, tat: strin
 }
 
 /** The URL without credentials, for messages and logs. */
-export function redactUrl(url: string | undefined): string {
+function redactUrl(url: string | undefined): string {
   if (!url) return '(none)';
   try {
     const parsed = new URL(url);

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 
-export type BoundedRead = { ok: true; bytes: Buffer } | { ok: false; tooLarge: true };
+type BoundedRead = { ok: true; bytes: Buffer } | { ok: false; tooLarge: true };
 
 /**
  * Reads a whole stream into memory, stopping (and destroying the stream) as soon as it passes

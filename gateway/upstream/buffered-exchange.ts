@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { readBounded } from './bounded-read.js';
 import type { Forwarder, UpstreamRequest } from './forwarder.js';
 
-export type BufferedResponse =
+type BufferedResponse =
   | { ok: true; status: number; headers: IncomingHttpHeaders; bytes: Buffer }
   | { ok: false; tooLarge: true; status: number };
 

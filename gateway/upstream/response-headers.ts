@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { stripHopByHop } from './hop-by-hop.js';
 
 /** Removes the upstream's base URL from a URL that would otherwise reveal it to the client. */
-export function rewriteUpstreamUrl(value: string, upstreamBase: string, publicBase: string): string {
+function rewriteUpstreamUrl(value: string, upstreamBase: string, publicBase: string): string {
   if (value === upstreamBase || value.startsWith(upstreamBase + '/') || value.startsWith(upstreamBase + '?')) {
     return publicBase + value.slice(upstreamBase.length);
   }

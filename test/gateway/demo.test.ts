@@ -1,25 +1,27 @@
+import { spawn } from 'node:child_process';
 import t from 'tap';
-import { runDemo } from '../../gateway/demo/run-demo.js';
 import { freePort } from '../support/free-port.js';
+import { waitFor } from '../support/gateway-process.js';
 
-/** `npm start` without a config: the demo must work as its printed walk-through says. */
-t.test('the built-in demo serves its walk-through', async (t) => {
+const BIN = new URL('../../bin/fhir-gateway.js', import.meta.url).pathname;
+
+/**
+ * `npm start` without a config: the compiled CLI (`node bin/fhir-gateway.js demo`, which runs
+ * dist/) must work as its printed walk-through says.
+ */
+t.test('the built-in demo, compiled, serves its walk-through', async (t) => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const printed: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string) => {
-    printed.push(String(chunk));
-    return true;
-  }) as typeof process.stdout.write;
-  let demo;
-  try {
-    demo = await runDemo({ PORT: String(port), PUBLIC_URL: base });
-  } finally {
-    process.stdout.write = write;
-  }
-  t.teardown(() => demo.close());
-  const text = printed.join('');
+  const child = spawn(process.execPath, [BIN, 'demo'], { env: { PATH: process.env.PATH, PORT: String(port), PUBLIC_URL: base }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  let text = '';
+  child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  await waitFor(() => /oauth\/authorize\?\S+\n/.test(text), 30_000, `the demo printed its walk-through:\n${text}`);
   t.match(text, `curl -s -u demo-backend:demo-secret -d grant_type=client_credentials ${base}/oauth/token`, 'prints a copy-pasteable token command');
 
   const tokenRes = await fetch(`${base}/oauth/token`, {

@@ -28,7 +28,7 @@ export interface JsonWebKeySet {
   keys: JWK[];
 }
 
-export type FetchJwks = (uri: string) => Promise<JsonWebKeySet>;
+type FetchJwks = (uri: string) => Promise<JsonWebKeySet>;
 
 export interface AssertionClient {
   client_id: string;
@@ -36,7 +36,7 @@ export interface AssertionClient {
   jwks_uri?: string;
 }
 
-export type ClientAssertionResult = { ok: true } | { ok: false; description: string };
+type ClientAssertionResult = { ok: true } | { ok: false; description: string };
 
 export interface VerifyClientAssertionParams {
   assertion: unknown;
@@ -246,7 +246,7 @@ export interface JwksCache {
   get(uri: string, options?: { refresh?: boolean }): Promise<JsonWebKeySet>;
 }
 
-export interface JwksCacheOptions {
+interface JwksCacheOptions {
   fetchJwks?: FetchJwks;
   /** Milliseconds since the epoch; defaults to Date.now. */
   now?: () => number;
@@ -297,7 +297,7 @@ export function createJwksCache(options: JwksCacheOptions = {}): JwksCache {
 }
 
 /** Default fetcher: bounded in time and size, JSON only. */
-export async function fetchJwksOverHttp(uri: string): Promise<JsonWebKeySet> {
+async function fetchJwksOverHttp(uri: string): Promise<JsonWebKeySet> {
   const response = await fetch(uri, {
     headers: { accept: 'application/jwk-set+json, application/json' },
     signal: AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS),

@@ -4,8 +4,6 @@ import type { ClientRegistry } from './client-registry.js';
 import { secretsEqual } from '../../crypto/constant-time.js';
 import { OAuthError } from '../oauth-error.js';
 
-export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-
 /** Verifies a private_key_jwt assertion; supplied by the server so this module stays free of I/O. */
 export type AssertionVerifier = (client: ClientConfig, assertion: string, assertionType: string) => Promise<{ ok: true } | { ok: false; description: string }>;
 

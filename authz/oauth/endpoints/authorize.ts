@@ -20,7 +20,7 @@ import { authorizationCodeTtl } from '../lifetimes.js';
 import { issueUserTokens, tokenSubject } from '../user-tokens.js';
 import { usersOf, type SignedInUser } from '../users/users.js';
 
-export interface AuthorizeEndpointDeps {
+interface AuthorizeEndpointDeps {
   runtime: RuntimeHolder;
   /** Replaces the growing delay after failed sign-ins (tests). */
   throttleSleep?: (ms: number) => Promise<unknown>;

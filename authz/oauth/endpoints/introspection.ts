@@ -6,7 +6,7 @@ import type { RuntimeHolder } from '../../runtime.js';
 import { identifyToken, ownerOf, type IdentifiedToken } from '../token-lookup.js';
 import { setNoStore } from '../token-response.js';
 
-export interface IntrospectionDeps {
+interface IntrospectionDeps {
   runtime: RuntimeHolder;
 }
 

@@ -7,7 +7,7 @@ import { tokenFamilies } from '../lifetimes.js';
 import { identifyToken, ownerOf } from '../token-lookup.js';
 import { setNoStore } from '../token-response.js';
 
-export interface RevocationDeps {
+interface RevocationDeps {
   runtime: RuntimeHolder;
 }
 

@@ -8,9 +8,9 @@ import type { RuntimeHolder } from '../../runtime.js';
 import { sendTokenResponse } from '../token-response.js';
 
 /** Every grant type but implicit, which is answered at the authorization endpoint. */
-export type TokenEndpointGrantType = Exclude<GrantType, 'implicit'>;
+type TokenEndpointGrantType = Exclude<GrantType, 'implicit'>;
 
-export interface TokenEndpointDeps {
+interface TokenEndpointDeps {
   runtime: RuntimeHolder;
   /** One handler per grant type: leaving one out is a compile error. */
   grants: { readonly [T in TokenEndpointGrantType]: GrantHandler };

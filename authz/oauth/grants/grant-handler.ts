@@ -2,7 +2,7 @@ import type { ClientConfig, GrantType } from '../../../config/types.js';
 import type { Runtime } from '../../runtime.js';
 import type { TokenResponseBody } from '../token-response.js';
 
-export interface GrantRequest {
+interface GrantRequest {
   client: ClientConfig;
   form: Record<string, string>;
   runtime: Runtime;

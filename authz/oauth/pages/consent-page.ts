@@ -1,7 +1,7 @@
 import { html, renderLayout, type PageChrome, type SafeHtml } from './layout.js';
 import { describeScopes, type ScopeDescription } from './scope-descriptions.js';
 
-export interface ConsentUser {
+interface ConsentUser {
   username: string;
   /** e.g. `Practitioner/123`. */
   fhirUser?: string;

@@ -14,9 +14,9 @@ const MIN_KEY_BYTES = 32;
 const PURPOSE = 'fhir-oauth-gateway/csrf/v1';
 const TOKEN_PATTERN = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
 
-export type CsrfKey = string | Uint8Array;
+type CsrfKey = string | Uint8Array;
 
-export interface CsrfClock {
+interface CsrfClock {
   /** Milliseconds since the epoch; defaults to Date.now. */
   now?: () => number;
 }

@@ -1,6 +1,6 @@
 import { html, renderLayout, type PageChrome } from './layout.js';
 
-export interface ErrorPageOptions extends PageChrome {
+interface ErrorPageOptions extends PageChrome {
   title: string;
   /** Shown to the user as is (escaped): say what went wrong, never internal details. */
   message: string;

@@ -6,7 +6,7 @@
  */
 import { OAUTH_PATHS } from '../paths.js';
 
-export const DEFAULT_GATEWAY_NAME = 'FHIR Gateway';
+const DEFAULT_GATEWAY_NAME = 'FHIR Gateway';
 
 /** Options every page accepts, for branding and for rendering outside the gateway (previews). */
 export interface PageChrome {
@@ -55,7 +55,7 @@ function renderInterpolation(value: Interpolation): string {
   return escapeHtml(value);
 }
 
-export interface LayoutOptions extends PageChrome {
+interface LayoutOptions extends PageChrome {
   /** Shown in the browser tab, before the gateway name. */
   title: string;
   content: SafeHtml;
@@ -101,7 +101,7 @@ const BRAND_MARK = new SafeHtml(
     '</svg>',
 );
 
-export interface SecurityHeaderOptions {
+interface SecurityHeaderOptions {
   /**
    * The validated redirect_uri this page's form will end up redirecting to. Chrome and Safari
    * apply `form-action` to the redirects that follow a form POST, so the login and consent

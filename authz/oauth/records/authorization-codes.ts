@@ -1,5 +1,5 @@
 import type { Store } from '../../store.js';
-import { randomToken, sha256Hex } from '../../crypto/random-token.js';
+import { HashedRecords } from './hashed-records.js';
 
 /**
  * Authorization codes (RFC 6749 §4.1.2): 256 random bits, kept (by hash) for a short time,
@@ -18,32 +18,30 @@ export interface CodeRecord {
   authTime: number;
 }
 
-export type CodeRedemption =
+type CodeRedemption =
   | { kind: 'valid'; record: CodeRecord; hash: string }
   | { kind: 'unknown' }
   /** Redeemed before: the tokens of that redemption must be revoked (RFC 6749 §4.1.2). */
   | { kind: 'replayed'; familyId: string };
 
-const CODE_BYTES = 32;
-const codeKey = (hash: string) => `code:${hash}`;
 const redeemedKey = (hash: string) => `code-redeemed:${hash}`;
 
 export class AuthorizationCodes {
-  constructor(private readonly store: Store) {}
+  private readonly codes: HashedRecords<CodeRecord>;
+
+  constructor(private readonly store: Store) {
+    this.codes = new HashedRecords(store, 'code:');
+  }
 
   async issue(record: CodeRecord, ttlSeconds: number): Promise<string> {
-    const code = randomToken(CODE_BYTES);
-    if (!(await this.store.putOnce(codeKey(sha256Hex(code)), JSON.stringify(record), ttlSeconds))) {
-      throw new Error('authorization code collision');
-    }
-    return code;
+    return (await this.codes.issueOnce(record, ttlSeconds)).value;
   }
 
   /** Atomically takes the code; only the first caller ever sees `valid`. */
   async redeem(code: string): Promise<CodeRedemption> {
-    const hash = sha256Hex(code);
-    const raw = await this.store.takeOnce(codeKey(hash));
-    if (raw !== null) return { kind: 'valid', record: JSON.parse(raw) as CodeRecord, hash };
+    const taken = await this.codes.take(code);
+    if (taken) return { kind: 'valid', record: taken.record, hash: taken.hash };
+    const hash = HashedRecords.hashOf(code);
     const familyId = await this.store.get(redeemedKey(hash));
     return familyId === null ? { kind: 'unknown' } : { kind: 'replayed', familyId };
   }

@@ -11,7 +11,7 @@ import { sharedSecret } from '../../crypto/shared-secret.js';
  */
 export const SESSION_COOKIE = 'fhirgw_session';
 
-export interface BrowserSession {
+interface BrowserSession {
   id: string;
   username: string;
   /** Seconds since the epoch when the user typed their password (OIDC auth_time). */

@@ -15,7 +15,7 @@ import { sha256Hex } from '../../crypto/random-token.js';
  * counters in the store so every gateway instance sees the same attempts. A username is
  * counted whether or not it exists, so a lockout reveals nothing about which ones do.
  */
-export interface LoginAttempt {
+interface LoginAttempt {
   username: string;
   ip: string;
 }
@@ -36,7 +36,7 @@ function subjects(attempt: LoginAttempt): Subject[] {
   ];
 }
 
-export interface ThrottleOptions {
+interface ThrottleOptions {
   /** Tests pass a no-op to keep runs fast; the delay itself is unit-tested via `failureDelayMs`. */
   sleep?: (ms: number) => Promise<unknown>;
 }
@@ -73,6 +73,6 @@ export class LoginThrottle {
   }
 }
 
-export function failureDelayMs(failures: number): number {
+function failureDelayMs(failures: number): number {
   return Math.min(failures * FAILURE_DELAY_STEP_MS, FAILURE_DELAY_CAP_MS);
 }

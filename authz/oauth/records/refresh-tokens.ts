@@ -1,5 +1,5 @@
 import type { Store } from '../../store.js';
-import { randomToken, sha256Hex } from '../../crypto/random-token.js';
+import { HashedRecords } from './hashed-records.js';
 
 /**
  * Opaque refresh tokens (256 random bits), stored only as their SHA-256 and rotated on every
@@ -18,32 +18,32 @@ export interface RefreshRecord {
   exp: number;
 }
 
-export type RefreshLookup =
+type RefreshLookup =
   | { kind: 'active'; record: RefreshRecord; hash: string }
   | { kind: 'unknown' }
   /** Already rotated (or being rotated by a concurrent request): a copy is in the wrong hands. */
   | { kind: 'reused'; familyId: string };
 
-const recordKey = (hash: string) => `refresh:${hash}`;
 const rotatedKey = (hash: string) => `refresh-rotated:${hash}`;
 const claimKey = (hash: string) => `refresh-claim:${hash}`;
-const REFRESH_TOKEN_BYTES = 32;
 
 export class RefreshTokens {
-  constructor(private readonly store: Store) {}
+  private readonly tokens: HashedRecords<RefreshRecord>;
+
+  constructor(private readonly store: Store) {
+    this.tokens = new HashedRecords(store, 'refresh:');
+  }
 
   async issue(record: RefreshRecord): Promise<{ token: string; hash: string }> {
-    const token = randomToken(REFRESH_TOKEN_BYTES);
-    const hash = sha256Hex(token);
-    await this.store.set(recordKey(hash), JSON.stringify(record), secondsUntil(record.exp));
-    return { token, hash };
+    const { value, hash } = await this.tokens.issue(record, secondsUntil(record.exp));
+    return { token: value, hash };
   }
 
   /** Reads without using it up (introspection, revocation). */
   async peek(token: string): Promise<RefreshLookup> {
-    const hash = sha256Hex(token);
-    const raw = await this.store.get(recordKey(hash));
-    if (raw !== null) return { kind: 'active', record: JSON.parse(raw) as RefreshRecord, hash };
+    const found = await this.tokens.read(token);
+    if (found) return { kind: 'active', record: found.record, hash: found.hash };
+    const hash = HashedRecords.hashOf(token);
     const familyId = await this.store.get(rotatedKey(hash));
     return familyId === null ? { kind: 'unknown' } : { kind: 'reused', familyId };
   }
@@ -60,13 +60,13 @@ export class RefreshTokens {
       return { kind: 'reused', familyId: found.record.familyId };
     }
     await this.store.set(rotatedKey(found.hash), found.record.familyId, ttl);
-    await this.store.delete(recordKey(found.hash));
+    await this.tokens.delete(found.hash);
     return found;
   }
 
   /** RFC 7009: a revoked refresh token is simply gone (its family is revoked by the caller). */
   async delete(hash: string): Promise<void> {
-    await this.store.delete(recordKey(hash));
+    await this.tokens.delete(hash);
   }
 }
 

@@ -11,7 +11,7 @@ import { RefreshTokens } from './refresh-tokens.js';
  * written by whoever holds the family's single current refresh token (or code), which
  * `putOnce`/`takeOnce` make one request at a time, so read-modify-write does not lose updates.
  */
-export interface FamilyRecord {
+interface FamilyRecord {
   clientId: string;
   /** Access tokens still alive: revoked for their remaining lifetime when the family is. */
   accessTokens: { jti: string; exp: number }[];

@@ -7,7 +7,7 @@ import { OAuthError } from '../oauth-error.js';
 /** The per-IP limits of the authorization server, by their config key under `rate_limits`. */
 export type IpLimitName = 'per_ip_token' | 'per_ip_login';
 
-export interface IpRateLimitOptions {
+interface IpRateLimitOptions {
   runtime: RuntimeHolder;
   limit: IpLimitName;
   onRefused?: (limit: IpLimitName) => void;

@@ -25,6 +25,6 @@ function toOAuthError(err: unknown): OAuthError {
   return new OAuthError('server_error', 'Unexpected error');
 }
 
-export function isStoreUnavailable(err: unknown): boolean {
+function isStoreUnavailable(err: unknown): boolean {
   return Boolean(err && typeof err === 'object' && (err as { storeUnavailable?: boolean }).storeUnavailable === true);
 }

@@ -12,7 +12,7 @@ export interface SignedInUser {
   scope: string;
 }
 
-export function toSignedInUser(user: UserConfig): SignedInUser {
+function toSignedInUser(user: UserConfig): SignedInUser {
   return {
     username: user.username,
     scope: user.scope,

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { decideAccess, resourceInPatientCompartment, type AccessDecision, type ResourceCheck } from '../../../authz/smart/access-decision.js';
+import { decideAccess, type AccessDecision, type ResourceCheck } from '../../../authz/smart/access-decision.js';
+import { resourceInPatientCompartment } from '../../../authz/smart/patient-compartment.js';
 import { DECISION_CASES, type DecisionCase, type ExpectedCheck } from '../../fixtures/decision-cases.js';
 
 /** The parts of a decision a table row pins down; absent instructions are compared as absent. */

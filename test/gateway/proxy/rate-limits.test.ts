@@ -68,6 +68,7 @@ t.test('per-IP limit on the token endpoint: of 1,000 requests exactly limit + bu
   const ok = results.filter((r) => r.status === 200);
   const limited = results.filter((r) => r.status === 429);
   t.equal(ok.length, 50, 'exactly limit + burst tokens issued');
+  t.same(results.filter((r) => r.status !== 200 && r.status !== 429).map((r) => [r.status, r.body]), [], 'nothing but 200 and 429');
   t.equal(limited.length, 950, 'every other request refused with 429');
   t.ok(ok.every((r) => typeof r.body.access_token === 'string'), 'the successes carry tokens');
   t.ok(
