@@ -111,10 +111,10 @@ const auditFhirSchema = {
   required: ['url'],
   properties: {
     url: nonEmptyString,
-    // 50 AuditEvents of ~1.5 KB make a ~75 KB Bundle: one modest request per batch for any FHIR server.
+    // 50 AuditEvents of ~2.5 KB make a ~125 KB Bundle: one modest request per batch for any FHIR server.
     batch_size: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
     flush_interval: duration('5s'),
-    // ~1.5 KB per AuditEvent: the default bounds the queue at roughly 15 MB of store memory.
+    // ~2.5 KB per AuditEvent: the default bounds the queue at roughly 25 MB of store memory.
     queue_limit: { type: 'integer', minimum: 1, default: 10000 },
   },
 } as const;
