@@ -37,7 +37,7 @@ export type StoreAvailability = 'up' | 'down';
  *
  * All TTLs are in seconds. Keys are logical names; implementations add their own prefix.
  */
-export interface Store extends StoreLifecycle, StoreOperations {}
+export interface Store extends StoreLifecycle, StoreOperations, QueueOperations {}
 
 /** Connection management: not store operations, so neither timed nor counted as failures. */
 export interface StoreLifecycle {
@@ -98,4 +98,47 @@ export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
     super(`store unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
+}
+
+export interface QueueAppendResult {
+  /** Items waiting in the queue after the append (claimed items not counted). */
+  length: number;
+  /** Oldest items removed so that no more than maxLength wait. */
+  dropped: number;
+}
+
+export interface QueueClaim {
+  /** Names the claim for queueAck / queueRelease. */
+  id: string;
+  /** Oldest first. */
+  items: string[];
+}
+
+/**
+ * Bounded FIFO queues shared by every gateway instance on the store (the AuditEvent queue,
+ * gateway/process/audit/).
+ *
+ * Claim + ack rather than take: a claim moves items from the head into a lease. A sender acks
+ * them once delivered, or releases them (back to the head, in order) when delivery failed; if
+ * its process dies first, the lease runs out and the next claim puts them back at the head.
+ * Several instances claiming at once never get the same item. So nothing queued is lost except
+ * what the bound drops (at-least-once: an item delivered just before its sender died, or after
+ * its lease ran out, may be delivered twice).
+ *
+ * The bound applies when items are appended: beyond maxLength waiting items, the oldest are
+ * dropped and counted. Released or expired items always go back (they were within the bound when
+ * appended), so the queue may exceed maxLength by what was claimed until the next append trims it.
+ *
+ * Queue names: 1-64 of A-Z a-z 0-9 . _ - (they become part of store keys).
+ */
+export interface QueueOperations {
+  queueAppend(queue: string, items: string[], maxLength: number): Promise<QueueAppendResult>;
+  /** Up to `max` items from the head, leased for leaseSeconds; null when nothing waits. */
+  queueClaim(queue: string, max: number, leaseSeconds: number): Promise<QueueClaim | null>;
+  /** The claim's items were delivered: forget them. False when the claim was unknown (its lease ran out and its items went back). */
+  queueAck(queue: string, claimId: string): Promise<boolean>;
+  /** Delivery failed: the claim's items go back to the head, in their order. False when the claim was unknown. */
+  queueRelease(queue: string, claimId: string): Promise<boolean>;
+  /** Items waiting (not claimed). */
+  queueLength(queue: string): Promise<number>;
 }

@@ -8,7 +8,7 @@
  * `secret: true`.
  */
 import { Ajv, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
-import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, type ClientConfig, type GatewayConfig, type ServerConfig, type StoreConfig, type UpstreamConfig, type UserConfig } from './types.js';
+import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, type AuditConfig, type ClientConfig, type GatewayConfig, type LoginProtectionConfig, type ServerConfig, type StoreConfig, type UpstreamConfig, type UserConfig } from './types.js';
 import { parseDuration } from './durations.js';
 import { isValidPasswordHash } from './password-hash-format.js';
 
@@ -42,8 +42,15 @@ const serverSchema = {
     workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 256 }, { const: 'auto' }], default: 1 },
     trusted_proxies: { type: 'array', items: nonEmptyString, default: [] },
     shutdown_grace: duration('10s'),
+    // No default for either: a config without an admin listener keeps the shape it always had,
+    // and admin_host without admin_port can be reported (it would do nothing).
+    admin_port: { type: 'integer', minimum: 0, maximum: 65535 },
+    admin_host: nonEmptyString,
   },
 } as const;
+
+/** Where the admin listener binds when server.admin_host is not given: only this machine. */
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 
 const upstreamSchema = {
   type: 'object',
@@ -95,6 +102,21 @@ const rateLimitsSchema = {
   },
 } as const;
 
+/** IHE BALP AuditEvents to a FHIR server; no default: absent means none are sent. */
+const auditFhirSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    url: nonEmptyString,
+    // 50 AuditEvents of ~2.5 KB make a ~125 KB Bundle: one modest request per batch for any FHIR server.
+    batch_size: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    flush_interval: duration('5s'),
+    // ~2.5 KB per AuditEvent: the default bounds the queue at roughly 25 MB of store memory.
+    queue_limit: { type: 'integer', minimum: 1, default: 10000 },
+  },
+} as const;
+
 const auditSchema = {
   type: 'object',
   additionalProperties: false,
@@ -102,6 +124,32 @@ const auditSchema = {
   properties: {
     enabled: { type: 'boolean', default: true },
     destination: { ...nonEmptyString, default: 'stdout' },
+    fhir: auditFhirSchema,
+  },
+} as const;
+
+/**
+ * The sign-in lockout that applies when `login_protection` is absent: the values the gateway has
+ * always used (authz/oauth-settings.ts). A present section gets the same defaults key by key.
+ */
+export const LOGIN_PROTECTION_DEFAULTS: Readonly<LoginProtectionConfig> = Object.freeze({
+  max_failures_per_username: 5,
+  max_failures_per_ip: 20,
+  failure_window: 15 * 60,
+  lockout: 15 * 60,
+});
+
+// No section default, like tokens.refresh_token_ttl: a file that does not mention the lockout
+// loads to the same object as before, and the code applies LOGIN_PROTECTION_DEFAULTS.
+const loginProtectionSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    max_failures_per_username: { type: 'integer', minimum: 1, default: LOGIN_PROTECTION_DEFAULTS.max_failures_per_username },
+    // Higher than per username by default because many people may share one address (NAT).
+    max_failures_per_ip: { type: 'integer', minimum: 1, default: LOGIN_PROTECTION_DEFAULTS.max_failures_per_ip },
+    failure_window: { duration: true, default: LOGIN_PROTECTION_DEFAULTS.failure_window },
+    lockout: { duration: true, default: LOGIN_PROTECTION_DEFAULTS.lockout },
   },
 } as const;
 
@@ -209,6 +257,7 @@ export const configSchema = {
     rate_limits: rateLimitsSchema,
     audit: auditSchema,
     proxy: proxySchema,
+    login_protection: loginProtectionSchema,
   },
 } as const;
 
@@ -304,7 +353,7 @@ type SectionRules = { [Section in keyof ValidatedConfig]?: (section: ValidatedCo
  * passed the schema, so each rule may trust the types.
  */
 export const sectionRules: SectionRules = {
-  server: (server: ServerConfig) => httpUrlProblems(['server', 'public_url'], server.public_url),
+  server: (server: ServerConfig) => [...httpUrlProblems(['server', 'public_url'], server.public_url), ...adminListenerProblems(server)],
   store: (store: StoreConfig) => [
     ...(store.url === undefined || /^rediss?:\/\//.test(store.url) ? [] : [{ path: ['store', 'url'], message: 'expected a redis:// or rediss:// URL' }]),
     ...storeTopologyProblems(store),
@@ -336,7 +385,36 @@ export const sectionRules: SectionRules = {
     ...duplicateUsernameProblems(users ?? []),
     ...(users ?? []).flatMap((user, index) => userProblems(user, ['users', index])),
   ],
+  audit: (audit: AuditConfig) => (audit.fhir === undefined ? [] : auditFhirProblems(audit.fhir)),
+  login_protection: (protection) =>
+    protection === undefined
+      ? []
+      : [
+          ...atLeastOneSecond(['login_protection', 'failure_window'], protection.failure_window),
+          ...atLeastOneSecond(['login_protection', 'lockout'], protection.lockout),
+        ],
 };
+
+function adminListenerProblems(server: ServerConfig): ConfigProblem[] {
+  if (server.admin_port === undefined) {
+    return server.admin_host === undefined ? [] : [{ path: ['server', 'admin_host'], message: 'only meaningful with admin_port' }];
+  }
+  // Port 0 asks the OS for a free port (tests), so two zeros are two different ports.
+  if (server.admin_port !== 0 && server.admin_port === server.port) {
+    return [{ path: ['server', 'admin_port'], message: `expected a port other than server.port (got ${server.admin_port})` }];
+  }
+  return [];
+}
+
+function auditFhirProblems(fhir: NonNullable<AuditConfig['fhir']>): ConfigProblem[] {
+  return [
+    ...httpUrlProblems(['audit', 'fhir', 'url'], fhir.url),
+    ...atLeastOneSecond(['audit', 'fhir', 'flush_interval'], fhir.flush_interval),
+    ...(fhir.queue_limit < fhir.batch_size
+      ? [{ path: ['audit', 'fhir', 'queue_limit'], message: `expected at least batch_size (${fhir.batch_size}) (got ${fhir.queue_limit})` }]
+      : []),
+  ];
+}
 
 /** SMART fhirUser may be one of these types ("Scopes and Launch Context", fhirUser). */
 const FHIR_USER_REFERENCE = /^(Practitioner|PractitionerRole|Patient|RelatedPerson|Person)\/[A-Za-z0-9\-.]{1,64}$/;

@@ -26,6 +26,13 @@ export interface ServerConfig {
   trusted_proxies: string[];
   /** Seconds in-flight requests get to finish after SIGTERM. */
   shutdown_grace: number;
+  /**
+   * Port of the admin listener (/metrics, /healthz, /readyz). Absent -> those paths are served on
+   * the public port; set -> only on this one.
+   */
+  admin_port?: number;
+  /** Address the admin listener binds to; only with admin_port. Absent -> DEFAULT_ADMIN_HOST (config/schema.ts). */
+  admin_host?: string;
 }
 
 export interface RateLimitRuleConfig {
@@ -45,10 +52,37 @@ interface RateLimitsConfig {
   per_ip_login?: RateLimitRuleConfig;
 }
 
-interface AuditConfig {
+export interface AuditConfig {
+  /** The JSON audit lines (below); `fhir` is independent of it. */
   enabled: boolean;
   /** "stdout", "stderr" or a file path. */
   destination: string;
+  /** Absent -> no AuditEvents are sent. */
+  fhir?: AuditFhirConfig;
+}
+
+/** IHE BALP AuditEvents, queued in the store and sent in FHIR batch Bundles to a FHIR server. */
+export interface AuditFhirConfig {
+  /** FHIR base URL the batch Bundles are POSTed to (the upstream's or another server's). */
+  url: string;
+  /** Most AuditEvents per batch Bundle; a full batch is sent without waiting for flush_interval. */
+  batch_size: number;
+  /** Seconds between sends of what is queued. */
+  flush_interval: number;
+  /** Most AuditEvents kept in the store while the endpoint is unreachable; beyond it the oldest are dropped (and counted). */
+  queue_limit: number;
+}
+
+/** Sign-in lockout (login page and password grant), per username and per client IP. */
+export interface LoginProtectionConfig {
+  /** Failed sign-ins for one username within failure_window that lock it. */
+  max_failures_per_username: number;
+  /** Failed sign-ins from one client IP within failure_window that lock it. */
+  max_failures_per_ip: number;
+  /** Seconds over which failures are counted (from the first failure). */
+  failure_window: number;
+  /** Seconds a username or IP stays locked. */
+  lockout: number;
 }
 
 export interface UpstreamConfig {
@@ -155,4 +189,6 @@ export interface GatewayConfig {
   rate_limits: RateLimitsConfig;
   audit: AuditConfig;
   proxy: ProxyConfig;
+  /** Absent -> LOGIN_PROTECTION_DEFAULTS (config/schema.ts); present -> every key filled. */
+  login_protection?: LoginProtectionConfig;
 }

@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
  * allowed?". Written to its own destination, apart from the operational log. It never holds
  * a token, secret, password, query string or resource body: only identifiers.
  */
-interface AuditRecord {
+export interface AuditRecord {
   time: string;
   request_id?: string;
   client_id?: string;

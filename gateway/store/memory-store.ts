@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { assertValidRule, describeGcra, gcraDecide, gcraStateTtlMs } from './gcra.js';
-import type { TokenStatus, RateLimitResult, RateLimitRule, Store } from '../../authz/store.js';
+import type { QueueAppendResult, QueueClaim, RateLimitResult, RateLimitRule, Store, TokenStatus } from '../../authz/store.js';
+import { assertQueueArguments } from './queue-arguments.js';
 import { ttlToMs } from './ttl.js';
 
 interface MemoryStoreOptions {
@@ -13,6 +15,12 @@ interface Entry {
   value: string;
   /** ms since epoch; Infinity = no expiry. */
   expiresAt: number;
+}
+
+interface Queue {
+  waiting: string[];
+  /** Claims in the order they were made; `deadline` in ms since the epoch. */
+  claims: Map<string, { items: string[]; deadline: number }>;
 }
 
 const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
@@ -29,6 +37,7 @@ export class MemoryStore implements Store {
   // In the process itself: it cannot be unreachable.
   readonly availability = 'up' as const;
   private readonly entries = new Map<string, Entry>();
+  private readonly queues = new Map<string, Queue>();
   private readonly now: () => number;
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -127,6 +136,66 @@ export class MemoryStore implements Store {
     // As in the Redis script: a revoked token spends no rate allowance.
     if (this.read(`revoked:${jti}`) !== null) return { revoked: true };
     return rate ? { revoked: false, rate: this.rateStep(rate.key, rate.rule) } : { revoked: false };
+  }
+
+  async queueAppend(queue: string, items: string[], maxLength: number): Promise<QueueAppendResult> {
+    assertQueueArguments(queue, { maxLength });
+    const { waiting } = this.queue(queue);
+    // A loop, not push(...items): spreading a very long array would overflow the call stack.
+    for (const item of items) waiting.push(item);
+    const dropped = Math.max(0, waiting.length - maxLength);
+    waiting.splice(0, dropped);
+    return { length: waiting.length, dropped };
+  }
+
+  async queueClaim(queue: string, max: number, leaseSeconds: number): Promise<QueueClaim | null> {
+    assertQueueArguments(queue, { max, leaseSeconds });
+    const state = this.queue(queue);
+    this.returnExpiredClaims(state);
+    if (state.waiting.length === 0) return null;
+    const id = randomUUID();
+    const items = state.waiting.splice(0, max);
+    state.claims.set(id, { items, deadline: this.now() + leaseSeconds * 1000 });
+    return { id, items };
+  }
+
+  async queueAck(queue: string, claimId: string): Promise<boolean> {
+    assertQueueArguments(queue);
+    const state = this.queue(queue);
+    this.returnExpiredClaims(state);
+    return state.claims.delete(claimId);
+  }
+
+  async queueRelease(queue: string, claimId: string): Promise<boolean> {
+    assertQueueArguments(queue);
+    const state = this.queue(queue);
+    this.returnExpiredClaims(state);
+    const claim = state.claims.get(claimId);
+    if (!claim) return false;
+    state.claims.delete(claimId);
+    state.waiting.unshift(...claim.items);
+    return true;
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    assertQueueArguments(queue);
+    const state = this.queue(queue);
+    this.returnExpiredClaims(state);
+    return state.waiting.length;
+  }
+
+  private queue(name: string): Queue {
+    let state = this.queues.get(name);
+    if (!state) this.queues.set(name, (state = { waiting: [], claims: new Map() }));
+    return state;
+  }
+
+  /** A claim whose holder did not ack or release in time goes back to the head (earliest deadline first in line). */
+  private returnExpiredClaims(state: Queue): void {
+    const now = this.now();
+    const expired = [...state.claims].filter(([, claim]) => claim.deadline <= now).sort(([, a], [, b]) => a.deadline - b.deadline);
+    for (const [id] of expired) state.claims.delete(id);
+    state.waiting.unshift(...expired.flatMap(([, claim]) => claim.items));
   }
 
   private rateStep(key: string, rule: RateLimitRule): RateLimitResult {

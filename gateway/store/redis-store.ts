@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { StoreConfig } from '../../config/types.js';
 import { assertValidRule, describeGcra, type GcraDecision } from './gcra.js';
 import { CHECK_TOKEN, INCREMENT, RATE_LIMIT, SET_IF_ABSENT, type LuaScript } from './lua/scripts.js';
+import { QUEUE_ACK, QUEUE_APPEND, QUEUE_APPEND_CHUNK, QUEUE_CLAIM, QUEUE_LENGTH, QUEUE_RELEASE } from './lua/queue-scripts.js';
 import { redisKeys, type RedisKeys } from './redis-keys.js';
-import type { RateLimitResult, RateLimitRule, Store, StoreAvailability, TokenStatus } from '../../authz/store.js';
+import type { QueueAppendResult, QueueClaim, RateLimitResult, RateLimitRule, Store, StoreAvailability, TokenStatus } from '../../authz/store.js';
+import { assertQueueArguments } from './queue-arguments.js';
 import { ttlToMs } from './ttl.js';
 
 export type RedisStoreState = 'ready' | 'down';
@@ -80,6 +83,11 @@ interface ScriptCommands {
   gatewaySetIfAbsent(key: string, value: string, ttlMs: string): Promise<string>;
   gatewayRateLimit(bucket: string, limit: number, periodMs: number, burst: number): Promise<[number, string, string]>;
   gatewayCheckToken(revoked: string, bucket: string, limit: number, periodMs: number, burst: number): Promise<[1] | [0, number, string, string]>;
+  gatewayQueueAppend(list: string, claims: string, leases: string, maxLength: number, ...items: string[]): Promise<[number, number]>;
+  gatewayQueueClaim(list: string, claims: string, leases: string, max: number, leaseMs: number, claimId: string): Promise<string[]>;
+  gatewayQueueAck(list: string, claims: string, leases: string, claimId: string): Promise<number>;
+  gatewayQueueRelease(list: string, claims: string, leases: string, claimId: string): Promise<number>;
+  gatewayQueueLength(list: string, claims: string, leases: string): Promise<number>;
 }
 
 const SCRIPTS: Record<keyof ScriptCommands, LuaScript> = {
@@ -87,7 +95,20 @@ const SCRIPTS: Record<keyof ScriptCommands, LuaScript> = {
   gatewaySetIfAbsent: SET_IF_ABSENT,
   gatewayRateLimit: RATE_LIMIT,
   gatewayCheckToken: CHECK_TOKEN,
+  gatewayQueueAppend: QUEUE_APPEND,
+  gatewayQueueClaim: QUEUE_CLAIM,
+  gatewayQueueAck: QUEUE_ACK,
+  gatewayQueueRelease: QUEUE_RELEASE,
+  gatewayQueueLength: QUEUE_LENGTH,
 };
+
+/**
+ * The three keys of a queue (lua/queue-scripts.ts). The queue name is their hash tag, so a
+ * script touching all three runs on one Redis Cluster slot; queue names cannot contain braces.
+ */
+function queueKeys(prefix: string, queue: string): [list: string, claims: string, leases: string] {
+  return [`${prefix}queue:{${queue}}`, `${prefix}queue-claims:{${queue}}`, `${prefix}queue-leases:{${queue}}`];
+}
 
 /**
  * The shared store: any number of gateway instances on one Redis agree on codes, revocations,
@@ -224,6 +245,40 @@ export class RedisStore implements Store {
     if (reply[0] === 1) return { revoked: true };
     const [, allowed, tat, now] = reply;
     return { revoked: false, rate: describeScriptDecision(rule, allowed, tat, now) };
+  }
+
+  async queueAppend(queue: string, items: string[], maxLength: number): Promise<QueueAppendResult> {
+    assertQueueArguments(queue, { maxLength });
+    const keys = queueKeys(this.config.key_prefix, queue);
+    if (items.length === 0) return { length: await this.client.gatewayQueueLength(...keys), dropped: 0 };
+    let result: QueueAppendResult = { length: 0, dropped: 0 };
+    for (let start = 0; start < items.length; start += QUEUE_APPEND_CHUNK) {
+      const [length, dropped] = await this.client.gatewayQueueAppend(...keys, maxLength, ...items.slice(start, start + QUEUE_APPEND_CHUNK));
+      result = { length, dropped: result.dropped + dropped };
+    }
+    return result;
+  }
+
+  async queueClaim(queue: string, max: number, leaseSeconds: number): Promise<QueueClaim | null> {
+    assertQueueArguments(queue, { max, leaseSeconds });
+    const id = randomUUID();
+    const items = await this.client.gatewayQueueClaim(...queueKeys(this.config.key_prefix, queue), max, ttlToMs(leaseSeconds), id);
+    return items.length === 0 ? null : { id, items };
+  }
+
+  async queueAck(queue: string, claimId: string): Promise<boolean> {
+    assertQueueArguments(queue);
+    return (await this.client.gatewayQueueAck(...queueKeys(this.config.key_prefix, queue), claimId)) === 1;
+  }
+
+  async queueRelease(queue: string, claimId: string): Promise<boolean> {
+    assertQueueArguments(queue);
+    return (await this.client.gatewayQueueRelease(...queueKeys(this.config.key_prefix, queue), claimId)) === 1;
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    assertQueueArguments(queue);
+    return this.client.gatewayQueueLength(...queueKeys(this.config.key_prefix, queue));
   }
 
   private setState(state: RedisStoreState): void {

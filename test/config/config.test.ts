@@ -318,7 +318,7 @@ t.test('unreadable files', async (t) => {
 t.test('all problems of a file are reported together', async (t) => {
   t.same(problemsThrownBy(() => loadConfigFile('test/fixtures/config/many-problems.yaml', {})), [
     'test/fixtures/config/many-problems.yaml: tokens.access_token_ttl: environment variable TOKEN_TTL is not set (use ${TOKEN_TTL:-default} to give a default)',
-    'test/fixtures/config/many-problems.yaml: server.prot: unknown key (allowed: host, port, public_url, max_body_bytes, workers, trusted_proxies, shutdown_grace)',
+    'test/fixtures/config/many-problems.yaml: server.prot: unknown key (allowed: host, port, public_url, max_body_bytes, workers, trusted_proxies, shutdown_grace, admin_port, admin_host)',
     'test/fixtures/config/many-problems.yaml: upstream.url: required key is missing',
     `test/fixtures/config/many-problems.yaml: upstream.timeout: ${DURATION_HINT} (got "soon")`,
     'test/fixtures/config/many-problems.yaml: store.url: expected a redis:// or rediss:// URL',

@@ -50,6 +50,11 @@ class PutOnceStore implements Store {
   delete = async () => this.unused();
   rateLimit = async () => this.unused();
   checkToken = async () => this.unused();
+  queueAppend = async () => this.unused();
+  queueClaim = async () => this.unused();
+  queueAck = async () => this.unused();
+  queueRelease = async () => this.unused();
+  queueLength = async () => this.unused();
 }
 
 interface TestKey {

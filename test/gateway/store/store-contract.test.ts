@@ -197,6 +197,120 @@ function contract(t: Test, makeStore: MakeStore): void {
     await t.rejects(store.checkToken('j', { key: 'k', rule: { limit: 1, periodSeconds: 0, burst: 0 } }), RangeError);
     await t.rejects(store.rateLimit('k', { limit: 1, periodSeconds: 1, burst: -1 }), RangeError);
   });
+
+  queueContract(t, makeStore);
+}
+
+/** Queue operations: the bounded FIFO behind the AuditEvent sender. */
+function queueContract(t: Test, makeStore: MakeStore): void {
+  const numbered = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `item-${from + i}`);
+
+  t.test('queue: FIFO through append, claim and ack', async (t) => {
+    const store = await makeStore(t);
+    t.equal(await store.queueClaim('q', 10, 60), null, 'nothing to claim in an empty queue');
+    t.same(await store.queueAppend('q', numbered(1, 3), 100), { length: 3, dropped: 0 });
+    t.same(await store.queueAppend('q', numbered(4, 5), 100), { length: 5, dropped: 0 });
+    t.same(await store.queueAppend('q', [], 100), { length: 5, dropped: 0 }, 'an empty append changes nothing');
+    const first = await store.queueClaim('q', 2, 60);
+    t.same(first?.items, ['item-1', 'item-2'], 'oldest first');
+    t.equal(await store.queueLength('q'), 3, 'claimed items no longer wait');
+    const second = await store.queueClaim('q', 10, 60);
+    t.same(second?.items, ['item-3', 'item-4', 'item-5'], 'at most what waits');
+    t.not(first?.id, second?.id);
+    t.equal(await store.queueAck('q', first!.id), true);
+    t.equal(await store.queueAck('q', first!.id), false, 'a claim is acked once');
+    t.equal(await store.queueAck('q', second!.id), true);
+    t.equal(await store.queueClaim('q', 10, 60), null, 'acked items are gone');
+    t.equal(await store.queueLength('q'), 0);
+  });
+
+  t.test('queue: items are kept byte for byte', async (t) => {
+    const store = await makeStore(t);
+    const items = ['{"resourceType":"AuditEvent","x":"\\u0000 \\" / \\\\"}', 'Müller, 山田 😀', '', ' spaced ', 'a\nb\r\n', 'nul:\u0000:end', '[1,2]', '{}'];
+    await store.queueAppend('bytes', items, 100);
+    const claim = await store.queueClaim('bytes', 100, 60);
+    t.same(claim?.items, items);
+  });
+
+  t.test('queue: beyond maxLength the oldest are dropped and counted', async (t) => {
+    const store = await makeStore(t);
+    t.same(await store.queueAppend('bounded', numbered(1, 4), 5), { length: 4, dropped: 0 });
+    t.same(await store.queueAppend('bounded', numbered(5, 7), 5), { length: 5, dropped: 2 });
+    t.same(await store.queueAppend('bounded', numbered(8, 20), 5), { length: 5, dropped: 13 }, 'one append longer than the bound keeps its newest');
+    t.same((await store.queueClaim('bounded', 10, 60))?.items, numbered(16, 20));
+    const many = numbered(1, 2500);
+    t.same(await store.queueAppend('big', many, 2400), { length: 2400, dropped: 100 }, 'long appends too');
+    t.same((await store.queueClaim('big', 3, 60))?.items, ['item-101', 'item-102', 'item-103']);
+  });
+
+  t.test('queue: a released claim goes back to the head, ahead of newer items', async (t) => {
+    const store = await makeStore(t);
+    await store.queueAppend('r', numbered(1, 5), 100);
+    const claim = await store.queueClaim('r', 3, 60);
+    await store.queueAppend('r', ['item-6'], 100);
+    t.equal(await store.queueRelease('r', claim!.id), true);
+    t.equal(await store.queueRelease('r', claim!.id), false, 'released once');
+    t.equal(await store.queueAck('r', claim!.id), false, 'a released claim cannot be acked');
+    t.equal(await store.queueLength('r'), 6);
+    t.same((await store.queueClaim('r', 10, 60))?.items, numbered(1, 6), 'the original order');
+  });
+
+  t.test('queue: released items may exceed the bound until the next append trims the oldest', async (t) => {
+    const store = await makeStore(t);
+    await store.queueAppend('over', numbered(1, 5), 5);
+    const claim = await store.queueClaim('over', 3, 60);
+    t.same(await store.queueAppend('over', numbered(6, 8), 5), { length: 5, dropped: 0 }, 'claimed items do not count against the bound');
+    await store.queueRelease('over', claim!.id);
+    t.equal(await store.queueLength('over'), 8, 'nothing that was appended within the bound is lost on release');
+    t.same(await store.queueAppend('over', ['item-9'], 5), { length: 5, dropped: 4 });
+    t.same((await store.queueClaim('over', 10, 60))?.items, numbered(5, 9));
+  });
+
+  t.test('queue: 10 concurrent claimers never share an item', async (t) => {
+    const store = await makeStore(t);
+    await store.queueAppend('race', numbered(1, 40), 100);
+    const claims = await Promise.all(Array.from({ length: 10 }, () => store.queueClaim('race', 5, 60)));
+    const granted = claims.filter((claim) => claim !== null);
+    t.equal(granted.length, 8, '40 items, 5 per claim: 8 claims get items, 2 find the queue empty');
+    const all = granted.flatMap((claim) => claim.items);
+    t.equal(new Set(all).size, 40, 'no item given twice');
+    t.same([...all].sort((a, b) => Number(a.slice(5)) - Number(b.slice(5))), numbered(1, 40), 'and none missing');
+    for (const claim of granted) t.same(claim.items, [...claim.items].sort((a, b) => Number(a.slice(5)) - Number(b.slice(5))), 'each claim in order');
+  });
+
+  t.test('queue: an expired lease gives the items back (at the head) to the next claim', async (t) => {
+    const store = await makeStore(t);
+    await store.queueAppend('lease', numbered(1, 4), 100);
+    const abandoned = await store.queueClaim('lease', 2, 1);
+    t.same(abandoned?.items, ['item-1', 'item-2']);
+    t.equal(await store.queueLength('lease'), 2);
+    await sleep(1100);
+    t.equal(await store.queueLength('lease'), 4, 'back in the queue');
+    const next = await store.queueClaim('lease', 10, 60);
+    t.same(next?.items, numbered(1, 4), 'in the original order');
+    t.equal(await store.queueAck('lease', abandoned!.id), false, 'the late holder learns its claim is gone');
+    t.equal(await store.queueAck('lease', next!.id), true);
+  });
+
+  t.test('queue: queues are independent', async (t) => {
+    const store = await makeStore(t);
+    await store.queueAppend('one', ['a'], 10);
+    await store.queueAppend('two', ['b', 'c'], 10);
+    t.same((await store.queueClaim('one', 10, 60))?.items, ['a']);
+    t.equal(await store.queueLength('two'), 2);
+  });
+
+  t.test('queue: bad arguments are refused', async (t) => {
+    const store = await makeStore(t);
+    await t.rejects(store.queueAppend('q', ['x'], 0), RangeError);
+    await t.rejects(store.queueAppend('q', ['x'], 1.5), RangeError);
+    await t.rejects(store.queueClaim('q', 0, 60), RangeError);
+    await t.rejects(store.queueClaim('q', 1, 0), RangeError);
+    await t.rejects(store.queueClaim('q', 1, Number.NaN), RangeError);
+    await t.rejects(store.queueAppend('{tag}', ['x'], 10), RangeError, 'no braces: the name is a hash tag on Redis');
+    await t.rejects(store.queueLength(''), RangeError);
+    await t.rejects(store.queueAck('a'.repeat(65), 'id'), RangeError);
+  });
 }
 
 t.test('memory store', async (t) => {
@@ -281,6 +395,15 @@ t.test('redis store', async (t) => {
     t.equal((await b.rateLimit('client', TEN_PER_SECOND)).allowed, true, 'separate rate buckets');
   });
 
+  t.test('key prefixes isolate queues too', async (t) => {
+    const a = await makeRedisStore(t, 'queue-a:');
+    const b = await makeRedisStore(t, 'queue-b:');
+    await a.queueAppend('audit', ['from-a'], 10);
+    t.equal(await b.queueLength('audit'), 0);
+    t.equal(await b.queueClaim('audit', 10, 60), null);
+    t.same((await a.queueClaim('audit', 10, 60))?.items, ['from-a']);
+  });
+
   t.test('connect() rejects quickly when nothing listens', async (t) => {
     const port = await freePort();
     const store = new RedisStore({ url: `redis://:secret@127.0.0.1:${port}/0`, key_prefix: 'x:' });
@@ -327,6 +450,65 @@ t.test('redis store outages', async (t) => {
     t.equal(await store.get('before'), null, 'no persistence configured: the data is gone');
     const check = await store.checkToken('jti', rate);
     t.equal(check.rate?.allowed, true, 'the hot path works again without a new store');
+  });
+
+  t.test('queue operations fail fast while Redis is down and work again after restart', async (t) => {
+    const server = await startRedisServerFor(t);
+    const store = new RedisStore({ url: server.url, key_prefix: 'queue-outage:' });
+    await store.connect();
+    t.teardown(() => store.close());
+    await store.queueAppend('audit', ['before'], 10);
+
+    await server.kill();
+    const operations: [string, () => Promise<unknown>][] = [
+      ['queueAppend', () => store.queueAppend('audit', ['during'], 10)],
+      ['queueClaim', () => store.queueClaim('audit', 10, 60)],
+      ['queueLength', () => store.queueLength('audit')],
+    ];
+    for (const [name, operation] of operations) {
+      const started = Date.now();
+      await t.rejects(operation(), `${name} rejects while Redis is down`);
+      t.ok(Date.now() - started < 2000, `${name} failed within 2 s (${Date.now() - started} ms)`);
+    }
+
+    await server.restart();
+    await waitForState(store, 'ready', 5000);
+    t.same(await store.queueAppend('audit', ['after'], 10), { length: 1, dropped: 0 }, 'no persistence configured: only the new item');
+    t.same((await store.queueClaim('audit', 10, 60))?.items, ['after']);
+  });
+
+  t.test('with appendonly, waiting and claimed queue items survive kill and restart', async (t) => {
+    const server = await startRedisServerFor(t, { appendonly: true });
+    const store = new RedisStore({ url: server.url, key_prefix: 'queue-durable:' });
+    await store.connect();
+    t.teardown(() => store.close());
+    await store.queueAppend('audit', ['e1', 'e2', 'e3', 'e4'], 100);
+    const inFlight = await store.queueClaim('audit', 2, 1);
+    t.same(inFlight?.items, ['e1', 'e2']);
+
+    await server.kill();
+    await server.restart();
+    await waitForState(store, 'ready', 5000);
+    t.equal(await store.queueRelease('audit', inFlight!.id), true, 'the claim survived: its holder can still release it');
+    t.same((await store.queueClaim('audit', 10, 60))?.items, ['e1', 'e2', 'e3', 'e4'], 'everything, in order');
+
+    const abandoned = await store.queueClaim('audit', 10, 1);
+    t.equal(abandoned, null, 'all four are claimed by the previous claim');
+  });
+
+  t.test('with appendonly, a claim whose holder died is recovered after restart', async (t) => {
+    const server = await startRedisServerFor(t, { appendonly: true });
+    const store = new RedisStore({ url: server.url, key_prefix: 'queue-recover:' });
+    await store.connect();
+    t.teardown(() => store.close());
+    await store.queueAppend('audit', ['e1', 'e2', 'e3'], 100);
+    t.same((await store.queueClaim('audit', 2, 1))?.items, ['e1', 'e2'], 'claimed by a sender that then dies (never acks)');
+
+    await server.kill();
+    await server.restart();
+    await waitForState(store, 'ready', 5000);
+    await sleep(1100);
+    t.same((await store.queueClaim('audit', 10, 60))?.items, ['e1', 'e2', 'e3'], 'the lease ran out: the items are back at the head');
   });
 
   t.test('a command on a hung server times out instead of waiting', async (t) => {
