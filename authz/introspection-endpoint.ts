@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { authenticateClient, type AssertionVerifier } from './client-authentication.js';
+import { authenticateClient, invalidClient, type AssertionVerifier } from './client-authentication.js';
 import { formOf } from './form-body.js';
 import { OAuthError } from './oauth-error.js';
 import type { RuntimeHolder } from './runtime.js';
@@ -22,7 +22,8 @@ export function introspectionEndpoint(deps: IntrospectionDeps) {
     const form = formOf(ctx);
     const client = await authenticateClient(runtime.clients, ctx.get('authorization') || undefined, form, deps.verifyAssertion);
     if (client.token_endpoint_auth_method === 'none') {
-      throw new OAuthError('invalid_client', 'Introspection is only for confidential clients');
+      // A public client cannot have used the Authorization header (that would have failed above).
+      throw invalidClient('Introspection is only for confidential clients', false);
     }
     if (!form.token) throw new OAuthError('invalid_request', 'token is required');
 
