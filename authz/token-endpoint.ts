@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { GrantType } from '../config/types.js';
-import { authenticateClient, type AssertionVerifier } from './client-authentication.js';
+import { authenticateClient, presentsClientCredentials, type AssertionVerifier } from './client-authentication.js';
 import { formOf } from './form-body.js';
 import type { GrantHandler } from './grants/grant-handler.js';
 import { OAuthError } from './oauth-error.js';
@@ -25,7 +25,10 @@ export function tokenEndpoint(deps: TokenEndpointDeps) {
     if (!grant) throw new OAuthError('unsupported_grant_type', `grant_type "${grantType}" is not supported`);
 
     const runtime = deps.runtime.get();
-    const client = await authenticateClient(runtime.clients, ctx.get('authorization') || undefined, form, deps.verifyAssertion);
+    const authorization = ctx.get('authorization') || undefined;
+    // Nothing presented at all: the grant may know its (public) client from its own credentials.
+    const named = presentsClientCredentials(authorization, form) ? undefined : await grant.clientOfUnauthenticatedRequest?.(runtime, form);
+    const client = named ?? (await authenticateClient(runtime.clients, authorization, form, deps.verifyAssertion));
     if (!client.grant_types.includes(grant.grantType)) {
       throw new OAuthError('unauthorized_client', `This client may not use grant_type "${grantType}"`);
     }

@@ -1,5 +1,3 @@
-import type { JWTPayload } from 'jose';
-
 /**
  * The type of every claim the gateway relies on in one of its access tokens, checked after the
  * signature: a token signed with our key but carrying `sub: {...}` or `patient: 42` (a bug in a
@@ -36,7 +34,7 @@ const RULES: readonly ClaimRule[] = [
 ];
 
 /** Why the claims of a verified access token are unusable (the first problem found), or undefined. */
-export function accessTokenClaimProblem(payload: JWTPayload): string | undefined {
+export function accessTokenClaimProblem(payload: Readonly<Record<string, unknown>>): string | undefined {
   for (const rule of RULES) {
     const value = payload[rule.claim];
     if (value === undefined) {

@@ -132,7 +132,7 @@ export interface BrowserRun {
  * press Allow or Deny, and follow nothing past the redirect back to the client.
  */
 export async function authorizeInBrowser(
-  stack: Stack,
+  stack: { gateway: { url: string } },
   authorizeUrl: URL | string,
   options: { user?: { username: string; password: string }; decision?: 'allow' | 'deny'; cookie?: string } = {},
 ): Promise<BrowserRun> {

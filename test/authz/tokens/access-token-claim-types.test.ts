@@ -29,7 +29,7 @@ async function signingKeyFile(): Promise<{ file: string; privateKey: CryptoKey }
 }
 
 /** The claims the gateway itself issues, each test replacing one. */
-function goodClaims(issuer: string): JWTPayload {
+function goodClaims(issuer: string): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
   return { iss: issuer, aud: issuer, sub: 'backend', client_id: 'backend', scope: 'system/Patient.rs', jti: randomUUID(), iat: now, exp: now + 300 };
 }
@@ -67,7 +67,7 @@ t.test('verifyAccessToken refuses every wrongly typed claim of a correctly signe
   const keys = await loadKeyRing({ signingKeyFile: file, store: new MemoryStore(), log: { info() {} } });
   const issuer = 'https://fhir.example.org/fhir';
   const settings: AccessTokenSettings = { issuer, audience: issuer, ttlSeconds: 300, clockSkewSeconds: 30 };
-  const sign = (payload: JWTPayload) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: KID }).sign(privateKey);
+  const sign = (payload: Record<string, unknown>) => new SignJWT(payload as JWTPayload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: KID }).sign(privateKey);
 
   t.ok((await verifyAccessToken(keys, settings, await sign(goodClaims(issuer)))).ok, 'the control token passes');
   for (const [claim, values] of Object.entries(WRONG)) {
@@ -91,7 +91,7 @@ t.test('through the CLI-started gateway: 401 invalid_token, nothing forwarded, i
   raw.tokens = { access_token_ttl: '5m', signing_key_file: file };
   raw.audit = { enabled: false };
   const gw = await startGatewayProcess(t, { config: raw });
-  const sign = (payload: JWTPayload) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: KID }).sign(privateKey);
+  const sign = (payload: Record<string, unknown>) => new SignJWT(payload as JWTPayload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: KID }).sign(privateKey);
   const read = (token: string) => fetch(`${gw.url}/Patient/typed-1`, { headers: { authorization: `Bearer ${token}` } });
 
   const control = await read(await sign(goodClaims(gw.url)));
