@@ -64,7 +64,7 @@
  *   (403, the `*` scope they would otherwise need), as before the option existed.
  */
 import { analyzeSearchReach, classifyRequest, formParameters, headerValue, type ClassifiedRequest, type FhirRequestFacts } from './fhir-request.js';
-import { confineSearchToPatient, isPatientDataType, jsonPatchCompartmentProblem, resourceInPatientCompartment } from './patient-compartment.js';
+import { confineSearchToPatient, isPatientDataType, jsonPatchCompartmentProblem, R4_RESOURCE_TYPES, resourceInPatientCompartment } from './patient-compartment.js';
 import { coverage, formatScope, tokenGrants, type Grants, type Permission, type TokenScopeFacts } from './smart-scopes.js';
 
 export { resourceInPatientCompartment } from './patient-compartment.js';
@@ -268,7 +268,7 @@ function readableCandidates(grants: Grants, candidates: readonly string[]): { ty
 }
 
 function describeCandidates(candidates: readonly string[]): string {
-  return candidates.length > 10 ? 'any resource type' : candidates.join(', ');
+  return candidates.length >= R4_RESOURCE_TYPES.size ? 'any resource type' : candidates.join(', ');
 }
 
 /**

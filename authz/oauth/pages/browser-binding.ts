@@ -1,4 +1,4 @@
-import { readCookie } from '../../browser-session.js';
+import { oauthPagesCookie, readCookie } from '../../browser-session.js';
 import { INTERACTION_TTL_SECONDS } from '../../oauth-settings.js';
 import { randomToken, sha256Hex } from '../../random-token.js';
 
@@ -37,14 +37,8 @@ export function browserBindingOf(cookieHeader: string | undefined): string | und
 /** The binding for a flow this request starts: the browser's existing one, or a new one. */
 export function bindBrowser(publicUrl: string, cookieHeader: string | undefined): BrowserBinding {
   const value = browserBindingOf(cookieHeader) ?? randomToken(32);
-  const url = new URL(publicUrl);
-  // Only the OAuth pages read it; like the session cookie it never goes to the FHIR API.
-  const path = `${url.pathname.replace(/\/+$/, '')}/oauth/`;
-  const secure = url.protocol === 'https:' ? '; Secure' : '';
-  return {
-    value,
-    setCookie: `${BROWSER_BINDING_COOKIE}=${value}; Path=${path}; Max-Age=${INTERACTION_TTL_SECONDS}; HttpOnly; SameSite=Lax${secure}`,
-  };
+  // Like the session cookie: only the OAuth pages read it, the FHIR API never sees it.
+  return { value, setCookie: oauthPagesCookie(publicUrl, BROWSER_BINDING_COOKIE, value, INTERACTION_TTL_SECONDS) };
 }
 
 /** What an interaction keeps of the binding: a digest, so a copy of the store yields no cookie. */

@@ -1,7 +1,12 @@
 import t from 'tap';
 import { createHmac, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
+import Koa from 'koa';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
+import { OAuthError } from '../../../authz/oauth-error.js';
+import { oauthErrors } from '../../../authz/oauth-errors-middleware.js';
 import { startFhirUpstream } from '../../../gateway/demo/fhir-upstream.js';
 import { freePort } from '../../support/free-port.js';
 import { startGatewayProcess } from '../../support/gateway-process.js';
@@ -124,4 +129,26 @@ t.test('client authentication failures at the token, introspection and revocatio
     t.equal(basicError.status, 401, 'client_secret_basic: 401');
     t.match(basicError.cause, [{ scheme: 'basic', parameters: { realm: 'fhir-oauth-gateway' } }], 'with the Basic challenge parsed');
   });
+});
+
+t.test('the OAuth error renderer never sends a 401 without a challenge, whoever raised it', async (t) => {
+  const app = new Koa();
+  app.use(oauthErrors({ error() {} }));
+  app.use(async (ctx) => {
+    if (ctx.path === '/bare-401') throw new OAuthError('invalid_client', 'raised without invalidClient()', { status: 401 });
+    if (ctx.path === '/default') throw new OAuthError('invalid_client', 'default status');
+    throw new OAuthError('invalid_client', 'own challenge', { status: 401, headers: { 'WWW-Authenticate': 'Basic realm="other"' } });
+  });
+  const server = createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const get = async (path: string) => {
+    const res = await fetch(base + path);
+    await res.arrayBuffer();
+    return [res.status, res.headers.get('www-authenticate')];
+  };
+  t.same(await get('/bare-401'), [401, CHALLENGE], 'a 401 raised without a challenge gets the Basic one');
+  t.same(await get('/default'), [400, null], 'invalid_client defaults to 400 (no Authorization header to answer)');
+  t.same(await get('/own'), [401, 'Basic realm="other"'], 'a challenge that is there is kept');
 });
