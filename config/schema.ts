@@ -88,7 +88,12 @@ function redisNodeSchema() {
   } as const;
 }
 
-/** `600/min`, or `{ rate: 600/min, burst: 50 }`; the validator turns either into { limit, periodSeconds, burst }. */
+/**
+ * `600/min`, or `{ rate: 600/min, burst: 50 }`; the validator turns either into { limit,
+ * periodSeconds, burst }. Without `burst` it is the limit: `600/min` admits 600 requests within
+ * any minute, however they bunch up (a chart loading with 10 parallel requests is not throttled);
+ * `burst: 0` asks for strict pacing (one request per period/limit).
+ */
 const rateRuleSchema = { rateRule: true } as const;
 
 const rateLimitsSchema = {
@@ -302,17 +307,18 @@ const rateRuleKeyword: FuncKeywordDefinition = {
         return false;
       };
       let rate = parseRate(data);
-      let burst = 0;
+      let burst: number | undefined;
       if (!rate && data !== null && typeof data === 'object' && !Array.isArray(data)) {
         const { rate: r, burst: b, ...rest } = data as Record<string, unknown>;
         const unknown = Object.keys(rest);
         if (unknown.length > 0) return fail(`unknown key ${unknown[0]} (allowed: rate, burst)`);
         rate = parseRate(r);
         if (b !== undefined && (!Number.isInteger(b) || (b as number) < 0)) return fail('expected burst to be an integer >= 0');
-        burst = (b as number | undefined) ?? 0;
+        burst = b as number | undefined;
       }
       if (!rate || dataContext === undefined) return fail('expected a rate like 600/min, 10/s or 1000/hour, or { rate: 600/min, burst: 50 }');
-      dataContext.parentData[dataContext.parentDataProperty] = { ...rate, burst };
+      // Unwritten burst = the limit (GCRA with burst = limit): N/period admits N within any period.
+      dataContext.parentData[dataContext.parentDataProperty] = { ...rate, burst: burst ?? rate.limit };
       return true;
     },
     { errors: [] as object[] },

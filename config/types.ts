@@ -39,7 +39,11 @@ export interface RateLimitRuleConfig {
   /** Requests per period on average. */
   limit: number;
   periodSeconds: number;
-  /** Extra requests allowed at once above the steady rate. */
+  /**
+   * Extra requests allowed at once above the steady rate (GCRA, like nginx `burst`). Defaults
+   * to `limit` when the file does not write it, so `N/period` admits N within any period;
+   * 0 (written explicitly) means strict pacing, one request per period/limit.
+   */
   burst: number;
 }
 

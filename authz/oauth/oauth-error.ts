@@ -18,7 +18,9 @@ type OAuthErrorCode =
 
 const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
-  invalid_client: 401,
+  // 401 only with a challenge, i.e. when the client tried the Authorization header: invalidClient()
+  // in client-authentication.ts applies that rule; anything else defaults to the 400 §5.2 allows.
+  invalid_client: 400,
   invalid_grant: 400,
   unauthorized_client: 400,
   unsupported_grant_type: 400,

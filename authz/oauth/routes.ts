@@ -10,7 +10,7 @@ import { authorizeEndpoints } from './endpoints/authorize.js';
 import { authorizationServerMetadata, smartConfiguration } from './endpoints/discovery.js';
 import { introspectionEndpoint } from './endpoints/introspection.js';
 import { revocationEndpoint } from './endpoints/revocation.js';
-import { tokenEndpoint } from './endpoints/token.js';
+import { grantFor, tokenEndpoint, type TokenEndpointGrants } from './endpoints/token.js';
 import { FEATURES } from './features.js';
 import { authorizationCodeGrant } from './grants/authorization-code.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
@@ -72,17 +72,17 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Koa {
   router.get(OAUTH_PATHS.asMetadata, json, document((url) => authorizationServerMetadata(url, FEATURES)));
   router.get(OAUTH_PATHS.smartConfiguration, json, document((url) => smartConfiguration(url, FEATURES)));
 
-  const token = tokenEndpoint({
-    runtime,
-    grants: {
-      client_credentials: clientCredentialsGrant,
-      authorization_code: authorizationCodeGrant,
-      password: passwordGrant(throttle),
-      refresh_token: refreshTokenGrant,
-    },
-    ...(deps.onTokenIssued ? { onIssued: deps.onTokenIssued } : {}),
+  const grants: TokenEndpointGrants = {
+    client_credentials: clientCredentialsGrant,
+    authorization_code: authorizationCodeGrant,
+    password: passwordGrant(throttle),
+    refresh_token: refreshTokenGrant,
+  };
+  const token = tokenEndpoint({ runtime, grants, ...(deps.onTokenIssued ? { onIssued: deps.onTokenIssued } : {}) });
+  const tokenClient = clientAuthentication(runtime, verifyAssertion, {
+    clientOfUnauthenticatedRequest: async (_ctx, form) => grantFor(grants, form.grant_type)?.clientOfUnauthenticatedRequest?.(runtime.get(), form),
   });
-  router.post(OAUTH_PATHS.token, json, storeAvailable(runtime), limited('per_ip_token'), form, client, token);
+  router.post(OAUTH_PATHS.token, json, storeAvailable(runtime), limited('per_ip_token'), form, tokenClient, token);
   router.post(OAUTH_PATHS.introspect, json, form, client, introspectionEndpoint({ runtime }));
   router.post(OAUTH_PATHS.revoke, json, form, client, revocationEndpoint({ runtime }));
 

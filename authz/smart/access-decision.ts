@@ -19,8 +19,14 @@
  * - user/ scopes are not confined here (the upstream applies the user's own permissions).
  *
  * Search reach: types returned by `_include`/`_revinclude` need `r`, types searched through by
- * chains and `_has` need `s`; an untyped reference whose target is ambiguous (`subject.name`,
- * `_include=Observation:subject`), `_include=*`, `_filter` and `_query` need the `*` type.
+ * chains and `_has` need `s`; an untyped reference whose target is ambiguous (`subject.name`),
+ * `_include=*`, `_filter` and `_query` need the `*` type. An untyped `_include` of a parameter
+ * that may point at several types (`_include=Observation:subject`: Patient, Group, Device,
+ * Location) is allowed without `*` when the token can read at least one of them and the caller
+ * can filter the response (`options.filterIncludes`): the allow then carries `filterIncludes`.
+ * Filtering returned resources is safe because an included resource is not a match criterion;
+ * chains and `_has` through unreadable types stay refused, since their effect on which resources
+ * match cannot be filtered out afterwards.
  * Paging handles (`_getpages`, `_cursor`, `_page_token`) are decided on the type and parameters
  * the request carries; the proxy signs the paging links it hands out so they cannot be replayed
  * with other parameters.
@@ -45,9 +51,20 @@
  *   the granular query (e.g. with @medplum/core `matchesSearchRequest`). For a Bundle (search,
  *   history, batch/transaction response) every entry.resource is checked, recursing into
  *   nested Bundles; OperationOutcome and other non-patient types pass the compartment check.
+ * - filterIncludes (only when the caller passed `{ filterIncludes: true }`): the response, when it
+ *   is a `searchset` Bundle, must go through `withholdUnreadableIncludes(bundle, filterIncludes)`
+ *   (authz/smart/withheld-includes.ts) BEFORE checkResponse and before it is sent: every entry
+ *   with `search.mode` `include` (or with no `search.mode`) whose resource type is not in
+ *   `readableTypes` is dropped, and one OperationOutcome entry (`search.mode` `outcome`, issue
+ *   code `suppressed`) says how many of which types were withheld. `readableTypes` lists every
+ *   type the response may carry: the searched type (when the search names one) and each type
+ *   the request's `_include`/`_revinclude` may return that the token can read without a
+ *   granular restriction. Any other response (a single resource, an error) passes unchanged.
+ *   A caller that cannot do this must not pass the option: such requests are then refused
+ *   (403, the `*` scope they would otherwise need), as before the option existed.
  */
 import { analyzeSearchReach, classifyRequest, formParameters, headerValue, type ClassifiedRequest, type FhirRequestFacts } from './fhir-request.js';
-import { confineSearchToPatient, isPatientDataType, jsonPatchCompartmentProblem, resourceInPatientCompartment } from './patient-compartment.js';
+import { confineSearchToPatient, isPatientDataType, jsonPatchCompartmentProblem, R4_RESOURCE_TYPES, resourceInPatientCompartment } from './patient-compartment.js';
 import { coverage, formatScope, tokenGrants, type Grants, type Permission } from './scopes.js';
 import type { ScopeClaims } from './token-claims.js';
 
@@ -58,6 +75,12 @@ export interface ResourceCheck {
   granularQuery?: URLSearchParams;
 }
 
+/** Which included resources a search response may keep (see `filterIncludes` above). */
+export interface IncludeFilter {
+  /** Sorted R4 type names; entries of any other type in include mode are withheld. */
+  readableTypes: string[];
+}
+
 export interface AccessAllowed {
   allow: true;
   reason: string;
@@ -66,6 +89,13 @@ export interface AccessAllowed {
   checkResponse?: ResourceCheck;
   checkRequestBody?: ResourceCheck;
   checkCurrentResource?: ResourceCheck;
+  filterIncludes?: IncludeFilter;
+}
+
+/** What the caller can carry out beyond the instructions every caller must honour. */
+export interface DecisionOptions {
+  /** The caller filters search responses as `filterIncludes` asks (authz/smart/withheld-includes.ts). */
+  filterIncludes?: boolean;
 }
 
 export interface AccessDenied {
@@ -208,6 +238,25 @@ function effectiveParams(request: ClassifiedRequest, facts: FhirRequestFacts): U
 interface ReachOutcome {
   /** Some returned type is only granted through a patient/ scope: responses must be checked. */
   returnsConfined: boolean;
+  /** Set when an untyped _include may return types the token cannot read: the types it may keep. */
+  includeFilter?: string[];
+}
+
+/** The candidate types of an untyped _include that the token can read without a granular restriction. */
+function readableCandidates(grants: Grants, candidates: readonly string[]): { types: string[]; confined: boolean } {
+  const types: string[] = [];
+  let confined = false;
+  for (const type of candidates) {
+    const granted = coverage(grants, type, ['r'], new URLSearchParams());
+    if (granted === undefined || granted.granular.length > 0) continue;
+    types.push(type);
+    if (granted.confinedTo !== undefined && isPatientDataType(type)) confined = true;
+  }
+  return { types, confined };
+}
+
+function describeCandidates(candidates: readonly string[]): string {
+  return candidates.length >= R4_RESOURCE_TYPES.size ? 'any resource type' : candidates.join(', ');
 }
 
 /**
@@ -216,10 +265,12 @@ interface ReachOutcome {
  * patient-confined scope cannot justify searching through another type on behalf of an
  * unconfined search (it would reveal other patients' data as match criteria).
  */
-function checkReach(grants: Grants, params: URLSearchParams, mainConfined: boolean): ReachOutcome | AccessDenied {
+function checkReach(grants: Grants, params: URLSearchParams, mainConfined: boolean, options: DecisionOptions): ReachOutcome | AccessDenied {
   const analysis = analyzeSearchReach(params);
   if ('error' in analysis) return deny(400, analysis.error);
   let returnsConfined = false;
+  let filtered = false;
+  const returnedTypes = new Set<string>();
   const checks: [typeof analysis.returned, Permission][] = [
     [analysis.returned, 'r'],
     [analysis.searched, 's'],
@@ -228,14 +279,29 @@ function checkReach(grants: Grants, params: URLSearchParams, mainConfined: boole
     for (const reach of reaches) {
       const requirement: Requirement = { resourceType: reach.resourceType, permissions: [permission] };
       const granted = coverage(grants, reach.resourceType, [permission], new URLSearchParams());
+      const unrestricted = granted !== undefined && granted.granular.length === 0;
+      if (!unrestricted && reach.candidates !== undefined) {
+        // An untyped _include: fine if some type it may return is readable and the rest is withheld.
+        const readable = readableCandidates(grants, reach.candidates);
+        const what = `parameter ${reach.via} (reaches ${describeCandidates(reach.candidates)})`;
+        if (readable.types.length === 0) return denyForScope(grants, `${what}, none of which this token can read,`, requirement);
+        if (!options.filterIncludes) return denyForScope(grants, what, requirement);
+        filtered = true;
+        for (const type of readable.types) returnedTypes.add(type);
+        if (readable.confined) returnsConfined = true;
+        continue;
+      }
       const what = `parameter ${reach.via} (reaches ${reach.resourceType === '*' ? 'any resource type' : reach.resourceType})`;
-      if (granted === undefined || granted.granular.length > 0) return denyForScope(grants, what, requirement);
+      if (!unrestricted) return denyForScope(grants, what, requirement);
       const confined = granted.confinedTo !== undefined && (reach.resourceType === '*' || isPatientDataType(reach.resourceType));
       if (confined && permission === 's' && !mainConfined) return denyForScope({ ...grants, context: 'user' }, what, requirement);
       if (confined) returnsConfined = true;
+      if (permission === 'r') returnedTypes.add(reach.resourceType);
     }
   }
-  return { returnsConfined };
+  // A '*' type that passed means every type is readable: nothing to withhold.
+  const needsFilter = filtered && !returnedTypes.has('*');
+  return { returnsConfined, ...(needsFilter ? { includeFilter: [...returnedTypes] } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,7 +439,7 @@ function applyGranular(request: ClassifiedRequest, decision: AccessAllowed, gran
 // ---------------------------------------------------------------------------------------------
 // One interaction
 
-function decideInteraction(request: ClassifiedRequest, facts: FhirRequestFacts, grants: Grants): AccessDecision {
+function decideInteraction(request: ClassifiedRequest, facts: FhirRequestFacts, grants: Grants, options: DecisionOptions): AccessDecision {
   const params = effectiveParams(request, facts);
   if (typeof params === 'object' && 'error' in params) return deny(400, params.error);
   const known = params === 'needs-body' ? facts.query : params;
@@ -385,7 +451,7 @@ function decideInteraction(request: ClassifiedRequest, facts: FhirRequestFacts, 
   const confinedTo = patientData ? granted.confinedTo : undefined;
   // Every interaction, not only searches: a server that honours _include on a read must not
   // become a way around the scope check.
-  const reach = checkReach(grants, known, confinedTo !== undefined);
+  const reach = checkReach(grants, known, confinedTo !== undefined, options);
   if ('allow' in reach) return reach;
 
   let decision: AccessDecision = confinedTo !== undefined ? decideForPatient(request, facts, known, confinedTo) : allow(`${describe(request)} granted`);
@@ -395,6 +461,11 @@ function decideInteraction(request: ClassifiedRequest, facts: FhirRequestFacts, 
   }
   decision = applyGranular(request, decision, granted.granular);
   if (decision.allow && params === 'needs-body') decision = { ...decision, needsBody: true };
+  if (decision.allow && reach.includeFilter !== undefined) {
+    // The searched type's own entries (matches, or includes of that type) are always readable.
+    const searched = request.resourceType !== undefined && request.resourceType !== '*' ? [request.resourceType] : [];
+    decision = { ...decision, filterIncludes: { readableTypes: [...new Set([...reach.includeFilter, ...searched])].sort() } };
+  }
   return decision;
 }
 
@@ -467,6 +538,7 @@ function decideBundle(facts: FhirRequestFacts, claims: ScopeClaims): AccessDecis
       deniedEntries.push({ index, reason: 'nested batch/transaction is not allowed' });
       continue;
     }
+    // No options: the Bundle is forwarded as is, so no entry's response can be filtered.
     const decision = decideAccess(facts, claims);
     const problem = decision.allow ? entryInstructionProblem(decision) : decision.reason;
     if (problem !== undefined) deniedEntries.push({ index, reason: problem });
@@ -490,14 +562,14 @@ function tokenScopeFacts(claims: ScopeClaims): ScopeClaims {
 }
 
 /** Decides one FHIR request for one token. */
-export function decideAccess(facts: FhirRequestFacts, claims: ScopeClaims): AccessDecision {
-  return decideClassified(classifyRequest(facts), facts, claims);
+export function decideAccess(facts: FhirRequestFacts, claims: ScopeClaims, options: DecisionOptions = {}): AccessDecision {
+  return decideClassified(classifyRequest(facts), facts, claims, options);
 }
 
 /** decideAccess for a caller that has already classified `facts` (the proxy does, for its audit record). */
-export function decideClassified(request: ReturnType<typeof classifyRequest>, facts: FhirRequestFacts, claims: ScopeClaims): AccessDecision {
+export function decideClassified(request: ReturnType<typeof classifyRequest>, facts: FhirRequestFacts, claims: ScopeClaims, options: DecisionOptions = {}): AccessDecision {
   if ('error' in request) return deny(request.status, request.error);
   if (request.interaction === 'capabilities' || request.interaction === 'well-known') return allow('public endpoint');
   if (request.interaction === 'batch' || request.interaction === 'transaction') return decideBundle(facts, claims);
-  return decideInteraction(request, facts, tokenGrants(tokenScopeFacts(claims)));
+  return decideInteraction(request, facts, tokenGrants(tokenScopeFacts(claims)), options);
 }

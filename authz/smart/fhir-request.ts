@@ -5,6 +5,7 @@
  * `_include`, `_revinclude`, chained parameters and `_has` (R4 search.html).
  */
 import { isR4ResourceType } from './patient-compartment.js';
+import { referenceSearchTargets } from './reference-targets.js';
 
 export interface FhirRequestFacts {
   method: string;
@@ -321,6 +322,12 @@ interface SearchReach {
   via: string;
   /** An R4 type, or '*' when it cannot be narrowed. */
   resourceType: string;
+  /**
+   * For an untyped `_include=Source:param` whose parameter may point at more than one type
+   * (resourceType '*'): every type R4 lets it return (authz/smart/reference-targets.ts). Absent
+   * when nothing is known about the parameter.
+   */
+  candidates?: readonly string[];
 }
 
 interface SearchReachAnalysis {
@@ -407,7 +414,10 @@ export function analyzeSearchReach(params: URLSearchParams): SearchReachAnalysis
         const include = parseIncludeValue(item);
         if (include === undefined) return { error: `malformed ${key} value "${item}"` };
         const resourceType = include === '*' ? '*' : baseKey === '_revinclude' ? include.source : referenceTarget(include.param, include.target) ?? '*';
-        analysis.returned.push({ via: `${key}=${item}`, resourceType });
+        // An untyped include of a many-target parameter: which types it may actually return.
+        const untyped = include !== '*' && baseKey === '_include' && include.target === undefined && resourceType === '*';
+        const candidates = untyped ? referenceSearchTargets(include.source, include.param) : undefined;
+        analysis.returned.push({ via: `${key}=${item}`, resourceType, ...(candidates !== undefined ? { candidates } : {}) });
       }
     } else if (baseKey === '_has') {
       const targets = reverseChainTargets(key);

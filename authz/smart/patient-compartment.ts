@@ -179,7 +179,9 @@ export const PATIENT_COMPARTMENT: Readonly<Record<string, readonly CompartmentLi
   VisionPrescription: [{ param: 'patient', elementPaths: ['patient'] }],
 };
 
-/** Every R4 resource type that has a RESTful endpoint is a key of PATIENT_COMPARTMENT (the CompartmentDefinition lists them all). */
+/** Every R4 resource type that has a RESTful endpoint (the CompartmentDefinition lists them all). */
+export const R4_RESOURCE_TYPES: ReadonlySet<string> = new Set(Object.keys(PATIENT_COMPARTMENT));
+
 export function isR4ResourceType(name: string): boolean {
   return Object.hasOwn(PATIENT_COMPARTMENT, name);
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
 import type { AccessTokenClaims } from '../smart/token-claims.js';
 import { SIGNING_ALG, type KeyRing } from './signing-keys.js';
+import { accessTokenClaimProblem } from './access-token-claims.js';
 
 /** RFC 9068 §2.1: the media type that tells an access token from an ID token or any other JWT. */
 const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -48,7 +49,8 @@ export type VerifyResult = { ok: true; claims: AccessTokenClaims } | { ok: false
 /**
  * RFC 9068 §4 validation: signature with one of our keys and only the algorithm we issue
  * (so `alg: none` and HS256-with-the-public-key are refused before any crypto), `typ`,
- * `iss`, `aud`, `exp`/`nbf` with a small skew, and the claims the proxy relies on.
+ * `iss`, `aud`, `exp`/`nbf` with a small skew, and the type of every claim the proxy relies on
+ * (authz/tokens/access-token-claims.ts).
  */
 export async function verifyAccessToken(keys: KeyRing, settings: AccessTokenSettings, token: string): Promise<VerifyResult> {
   try {
@@ -68,9 +70,9 @@ export async function verifyAccessToken(keys: KeyRing, settings: AccessTokenSett
         requiredClaims: ['exp', 'iat', 'jti', 'sub'],
       },
     );
-    if (typeof payload.scope !== 'string' || typeof payload.client_id !== 'string' || typeof payload.jti !== 'string') {
-      return { ok: false, description: 'The access token lacks scope, client_id or jti' };
-    }
+    // Signed by us is not enough: every claim the proxy reads must also have its type.
+    const problem = accessTokenClaimProblem(payload);
+    if (problem !== undefined) return { ok: false, description: problem };
     return { ok: true, claims: payload as unknown as AccessTokenClaims };
   } catch (err) {
     return { ok: false, description: describeVerifyError(err) };
@@ -83,6 +85,9 @@ function describeVerifyError(err: unknown): string {
   if (err instanceof UnknownKeyError) return 'The access token was not signed by this gateway';
   if (err instanceof joseErrors.JWTExpired) return 'The access token expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    // jose's own type and presence checks (exp, nbf, iat; the required claims).
+    if (err.reason === 'invalid') return `The access token's ${err.claim} claim must be a number (NumericDate)`;
+    if (err.reason === 'missing') return `The access token lacks the ${err.claim} claim`;
     if (err.claim === 'nbf' || err.claim === 'iat') return 'The access token is not valid yet';
     if (err.claim === 'aud') return 'The access token is meant for another audience';
     if (err.claim === 'iss') return 'The access token was issued by another server';

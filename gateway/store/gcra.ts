@@ -15,6 +15,11 @@ import type { RateLimitResult, RateLimitRule } from '../../authz/store.js';
  *  `600/min, burst 50`: 10 per second sustained, 51 at once after a quiet spell, at most 650 in
  *  any minute. `burst 0` means strict pacing: one request per T.
  *
+ * The config gives `burst = limit` when the operator does not write one (config/schema.ts), so
+ * a plain `600/min` admits 600 requests within any minute however they bunch up (601 at once
+ * after a quiet minute, then 10 per second; at most 1200 in one minute, never more than 600 per
+ * minute sustained). This module takes the burst as given and has no default of its own.
+ *
  * State is one number per key: the theoretical arrival time (TAT) in ms since the epoch. A
  * request at `now` passes when `max(TAT, now) - now <= tolerance` (tolerance = burst * T) and
  * then moves TAT on by T; a refused request changes nothing.

@@ -16,11 +16,14 @@ const problems = (extra: Record<string, unknown>) => {
 
 t.test('rate limits read as rates, with optional burst', async (t) => {
   const config = load({ rate_limits: { per_client: '600/min', per_ip_token: { rate: '30/min', burst: 5 }, per_ip_login: '10/minute' } });
-  t.same(config.rate_limits.per_client, { limit: 600, periodSeconds: 60, burst: 0 });
+  // Issue 12 item 5: an unwritten burst is the limit (N/period admits N within any period); was 0.
+  t.same(config.rate_limits.per_client, { limit: 600, periodSeconds: 60, burst: 600 });
   t.same(config.rate_limits.per_ip_token, { limit: 30, periodSeconds: 60, burst: 5 });
-  t.same(config.rate_limits.per_ip_login, { limit: 10, periodSeconds: 60, burst: 0 });
-  t.same(load({ rate_limits: { per_client: '5/s' } }).rate_limits.per_client, { limit: 5, periodSeconds: 1, burst: 0 });
-  t.same(load({ rate_limits: { per_client: '1000/hour' } }).rate_limits.per_client, { limit: 1000, periodSeconds: 3600, burst: 0 });
+  t.same(config.rate_limits.per_ip_login, { limit: 10, periodSeconds: 60, burst: 10 });
+  t.same(load({ rate_limits: { per_client: '5/s' } }).rate_limits.per_client, { limit: 5, periodSeconds: 1, burst: 5 });
+  t.same(load({ rate_limits: { per_client: '1000/hour' } }).rate_limits.per_client, { limit: 1000, periodSeconds: 3600, burst: 1000 });
+  t.same(load({ rate_limits: { per_client: { rate: '20/min' } } }).rate_limits.per_client, { limit: 20, periodSeconds: 60, burst: 20 }, 'the same without burst in the mapping form');
+  t.same(load({ rate_limits: { per_client: { rate: '20/min', burst: 0 } } }).rate_limits.per_client, { limit: 20, periodSeconds: 60, burst: 0 }, 'burst: 0 written: strict pacing');
   t.same(load({}).rate_limits, {}, 'no limits unless configured');
 });
 

@@ -104,9 +104,31 @@ export function formOfPage(status: number, html: string): PageForm {
   return { status, html, csrf: hiddenField(html, 'csrf'), interaction: hiddenField(html, 'interaction') };
 }
 
-function cookieFrom(res: Response): string | undefined {
-  const set = res.headers.get('set-cookie');
-  return set ? set.split(';')[0] : undefined;
+/**
+ * A browser's cookie jar, reduced to what the gateway's pages need: every Set-Cookie kept by
+ * name (path and expiry are the gateway's own, /oauth/, so every page request carries them all).
+ */
+export class CookieJar {
+  private readonly cookies = new Map<string, string>();
+
+  constructor(header?: string) {
+    for (const part of header?.split(';') ?? []) this.set(part);
+  }
+
+  /** Keeps the cookies a response sets. */
+  take(res: Response): void {
+    for (const line of res.headers.getSetCookie()) this.set(line.split(';')[0]!);
+  }
+
+  /** The Cookie request header, or undefined when empty. */
+  header(): string | undefined {
+    return this.cookies.size === 0 ? undefined : [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+
+  private set(pair: string): void {
+    const eq = pair.indexOf('=');
+    if (eq > 0) this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+  }
 }
 
 export async function postForm(url: string, fields: Record<string, string>, cookie?: string): Promise<Response> {
@@ -121,7 +143,7 @@ export async function postForm(url: string, fields: Record<string, string>, cook
 export interface BrowserRun {
   /** The redirect back to the client (Location), when the flow got that far. */
   location?: string;
-  /** The session cookie, to reuse in a later authorization. */
+  /** The browser's cookies (session and flow binding) as a Cookie header, to reuse in a later authorization. */
   cookie?: string;
   /** The last page shown, when the flow stopped on one. */
   lastPage?: { status: number; html: string };
@@ -132,31 +154,35 @@ export interface BrowserRun {
  * press Allow or Deny, and follow nothing past the redirect back to the client.
  */
 export async function authorizeInBrowser(
-  stack: Stack,
+  stack: { gateway: { url: string } },
   authorizeUrl: URL | string,
   options: { user?: { username: string; password: string }; decision?: 'allow' | 'deny'; cookie?: string } = {},
 ): Promise<BrowserRun> {
   const base = stack.gateway.url;
-  const start = await fetch(authorizeUrl, { redirect: 'manual', headers: options.cookie ? { cookie: options.cookie } : {} });
+  const jar = new CookieJar(options.cookie);
+  const withCookies = (): Record<string, string> => {
+    const header = jar.header();
+    return header ? { cookie: header } : {};
+  };
+  const start = await fetch(authorizeUrl, { redirect: 'manual', headers: withCookies() });
+  jar.take(start);
   if (start.status === 302) return { location: start.headers.get('location')! };
   const startHtml = await start.text();
   if (start.status !== 200) return { lastPage: { status: start.status, html: startHtml } };
 
-  let cookie = options.cookie;
   let consentPage: PageForm;
   if (startHtml.includes('name="password"')) {
     const login = formOfPage(start.status, startHtml);
     const user = options.user ?? ALICE;
-    const res = await postForm(`${base}/oauth/authorize/login`, {
-      csrf: login.csrf,
-      interaction: login.interaction,
-      username: user.username,
-      password: user.password,
-    });
+    const res = await postForm(
+      `${base}/oauth/authorize/login`,
+      { csrf: login.csrf, interaction: login.interaction, username: user.username, password: user.password },
+      jar.header(),
+    );
+    jar.take(res);
     if (res.status === 303) return { location: res.headers.get('location')! };
     const html = await res.text();
     if (res.status !== 200) return { lastPage: { status: res.status, html } };
-    cookie = cookieFrom(res) ?? cookie;
     consentPage = formOfPage(res.status, html);
   } else {
     consentPage = formOfPage(start.status, startHtml);
@@ -164,9 +190,11 @@ export async function authorizeInBrowser(
   const decided = await postForm(
     `${base}/oauth/authorize/consent`,
     { csrf: consentPage.csrf, interaction: consentPage.interaction, decision: options.decision ?? 'allow' },
-    cookie,
+    jar.header(),
   );
-  if (decided.status !== 303) return { cookie, lastPage: { status: decided.status, html: await decided.text() } };
+  jar.take(decided);
+  const cookie = jar.header();
+  if (decided.status !== 303) return { ...(cookie ? { cookie } : {}), lastPage: { status: decided.status, html: await decided.text() } };
   return { location: decided.headers.get('location')!, ...(cookie ? { cookie } : {}) };
 }
 

@@ -29,12 +29,34 @@ function parseBasic(header: string): { clientId: string; secret: string } {
   }
 }
 
-function invalidClient(description: string, viaBasic: boolean): OAuthError {
-  // §5.2: a client that tried the Authorization header gets a 401 with the scheme it used.
-  return new OAuthError('invalid_client', description, {
-    status: 401,
-    headers: viaBasic ? { 'WWW-Authenticate': 'Basic realm="fhir-oauth-gateway"' } : {},
-  });
+/** The challenge of every 401 from an endpoint that authenticates clients: the one HTTP scheme it accepts (RFC 7617). */
+export const CLIENT_AUTH_CHALLENGE = 'Basic realm="fhir-oauth-gateway", charset="UTF-8"';
+
+/**
+ * The one rule for failed client authentication at the token, introspection and revocation
+ * endpoints (docs/oauth-flows.md, "Client authentication errors"):
+ * - the client tried the Authorization header (any scheme): 401 with a `Basic` challenge, as
+ *   RFC 6749 §5.2 requires, and RFC 9110 §15.5.2 for every 401;
+ * - it authenticated in the body (client_secret_post, private_key_jwt, a bare client_id) or not
+ *   at all: 400, which §5.2 allows and which carries no challenge, since no HTTP authentication
+ *   scheme would help such a client (a 401 with `Basic` would tell a private_key_jwt client to
+ *   use a scheme it must not use).
+ */
+export function invalidClient(description: string, triedAuthorizationHeader: boolean): OAuthError {
+  return triedAuthorizationHeader
+    ? new OAuthError('invalid_client', description, { status: 401, headers: { 'WWW-Authenticate': CLIENT_AUTH_CHALLENGE } })
+    : new OAuthError('invalid_client', description, { status: 400 });
+}
+
+/** Whether the request carries any client authentication or identification (header or body). */
+export function presentsClientCredentials(authorization: string | undefined, form: Record<string, string>): boolean {
+  return (
+    authorization !== undefined ||
+    form.client_id !== undefined ||
+    form.client_secret !== undefined ||
+    form.client_assertion !== undefined ||
+    form.client_assertion_type !== undefined
+  );
 }
 
 /** Which authentication the request carries; more than one at once is refused (RFC 6749 §2.3). */
@@ -76,6 +98,7 @@ export async function authenticateClient(
   verifyAssertion?: AssertionVerifier,
 ): Promise<ClientConfig> {
   const presented = presentedCredentials(authorization, form);
+  // Only Basic gets this far through the header; any other scheme was refused above.
   const viaBasic = presented.method === 'client_secret_basic';
 
   if (presented.method === 'client_secret_basic' && form.client_id !== undefined && form.client_id !== presented.clientId) {

@@ -9,6 +9,7 @@ import { formOf } from '../steps/form-body.js';
 import { sendErrorPage, sendPage, sendRedirect } from '../pages/html-response.js';
 import { Interactions } from '../records/interactions.js';
 import { LoginThrottle } from '../records/login-throttle.js';
+import { bindBrowser, bindingDigest, browserBindingOf } from '../pages/browser-binding.js';
 import { OAuthError } from '../oauth-error.js';
 import { OAUTH_PATHS } from '../paths.js';
 import { renderConsentPage } from '../pages/consent-page.js';
@@ -46,18 +47,24 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
     }
     const { request, client } = validation;
     const interactions = new Interactions(runtime.store);
+    const cookies = ctx.get('cookie') || undefined;
+    // The forms this flow shows are only accepted back from this browser (login CSRF).
+    const binding = bindBrowser(runtime.publicUrl, cookies);
+    const browser = bindingDigest(binding.value);
 
-    const session = await currentSession(runtime, ctx.get('cookie') || undefined);
+    const session = await currentSession(runtime, cookies);
     const user = session ? usersOf(runtime.config).find(session.username) : undefined;
     if (session && user) {
       const scope = capOrNull(request, user);
       if (scope instanceof OAuthError) return sendRedirect(ctx, redirectWithError(targetOf(request), runtime.tokens.issuer, scope));
       const signedIn = { username: user.username, sessionId: session.id, authTime: session.authTime, scope };
-      const id = await interactions.create({ request, signedIn });
-      return showConsent(ctx, runtime, client, request, id, user, scope);
+      const id = await interactions.create({ request, signedIn, browser });
+      ctx.append('Set-Cookie', binding.setCookie);
+      return showConsent(ctx, runtime, client, request, id, binding.value, user, scope);
     }
-    const id = await interactions.create({ request });
-    await showLogin(ctx, runtime, client, request, id, 200);
+    const id = await interactions.create({ request, browser });
+    ctx.append('Set-Cookie', binding.setCookie);
+    await showLogin(ctx, runtime, client, request, id, binding.value, 200);
   }
 
   async function login(ctx: Context): Promise<void> {
@@ -65,7 +72,7 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
     const form = formOf(ctx);
     const taken = await takeInteraction(ctx, runtime, form);
     if (!taken) return;
-    const { id, interaction, client } = taken;
+    const { id, interaction, client, binding } = taken;
     const request = interaction.request;
     const interactions = new Interactions(runtime.store);
     if (interaction.signedIn) return sendErrorPage(ctx, 400, EXPIRED_TITLE, EXPIRED_MESSAGE);
@@ -76,13 +83,13 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
     const throttle = new LoginThrottle(runtime.store, throttleOptions);
     if (await throttle.isLocked(attempt)) {
       await interactions.put(id, interaction);
-      return showLogin(ctx, runtime, client, request, id, 429, 'Too many failed sign-in attempts. Try again later.', username);
+      return showLogin(ctx, runtime, client, request, id, binding, 429, 'Too many failed sign-in attempts. Try again later.', username);
     }
     const user = username === '' ? undefined : await usersOf(runtime.config).authenticate(username, password);
     if (!user) {
       await throttle.recordFailure(attempt);
       await interactions.put(id, interaction);
-      return showLogin(ctx, runtime, client, request, id, 401, 'Wrong username or password.', username);
+      return showLogin(ctx, runtime, client, request, id, binding, 401, 'Wrong username or password.', username);
     }
     await throttle.recordSuccess(attempt);
 
@@ -92,7 +99,7 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
     const { session, setCookie } = await startSession(runtime, user.username);
     await interactions.put(id, { ...interaction, signedIn: { username: user.username, sessionId: session.id, authTime: session.authTime, scope } });
     ctx.append('Set-Cookie', setCookie);
-    showConsent(ctx, runtime, client, request, id, user, scope);
+    showConsent(ctx, runtime, client, request, id, binding, user, scope);
   }
 
   async function consent(ctx: Context): Promise<void> {
@@ -150,13 +157,20 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
   }
 
   /**
-   * CSRF first (no store access for forged posts, and a forged post cannot use up someone's
-   * interaction), then the interaction itself, then its client as the current config has it.
+   * The browser binding and CSRF first (no store access for forged posts, and a forged post
+   * cannot use up someone's interaction), then the interaction itself, which must have been
+   * started by this browser, then its client as the current config has it.
    */
   async function takeInteraction(ctx: Context, runtime: Runtime, form: Record<string, string>) {
     const id = form.interaction ?? '';
+    const binding = browserBindingOf(ctx.get('cookie') || undefined);
+    if (binding === undefined) {
+      // A cross-site post (SameSite keeps the cookie off it) or a browser that refuses cookies.
+      sendErrorPage(ctx, 403, 'This form cannot be accepted', 'This browser did not send the cookie set when the sign-in started. Allow cookies for this site, go back to the app and start again.');
+      return undefined;
+    }
     const csrfKey = await sharedSecret(runtime.store, 'csrf');
-    if (!verifyCsrfToken(csrfKey, id, form.csrf)) {
+    if (!verifyCsrfToken(csrfKey, id, binding, form.csrf)) {
       sendErrorPage(ctx, 403, 'This form has expired', 'The page was open too long or did not come from this server. Go back to the app and start again.');
       return undefined;
     }
@@ -165,12 +179,16 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
       sendErrorPage(ctx, 400, EXPIRED_TITLE, EXPIRED_MESSAGE);
       return undefined;
     }
+    if (interaction.browser === undefined || interaction.browser !== bindingDigest(binding)) {
+      sendErrorPage(ctx, 403, 'This form cannot be accepted', 'This sign-in was started in another browser. Go back to the app and start again.');
+      return undefined;
+    }
     const client = runtime.clients.get(interaction.request.clientId);
     if (!client || !client.redirect_uris.includes(interaction.request.redirectUri)) {
       sendErrorPage(ctx, 400, 'Unknown application', 'The application is no longer registered with this server.');
       return undefined;
     }
-    return { id, interaction, client };
+    return { id, interaction, client, binding };
   }
 
   return { start, login, consent };
@@ -194,11 +212,12 @@ async function showLogin(
   client: ClientConfig,
   request: AuthorizeRequest,
   interactionId: string,
+  browserBinding: string,
   status: number,
   error?: string,
   username?: string,
 ): Promise<void> {
-  const csrfToken = createCsrfToken(await sharedSecret(runtime.store, 'csrf'), interactionId);
+  const csrfToken = createCsrfToken(await sharedSecret(runtime.store, 'csrf'), interactionId, browserBinding);
   const body = renderLoginPage({
     clientName: clientName(client),
     csrfToken,
@@ -218,10 +237,11 @@ async function showConsent(
   client: ClientConfig,
   request: AuthorizeRequest,
   interactionId: string,
+  browserBinding: string,
   user: SignedInUser,
   scope: string,
 ): Promise<void> {
-  const csrfToken = createCsrfToken(await sharedSecret(runtime.store, 'csrf'), interactionId);
+  const csrfToken = createCsrfToken(await sharedSecret(runtime.store, 'csrf'), interactionId, browserBinding);
   const body = renderConsentPage({
     clientName: clientName(client),
     scopes: scope.split(' '),

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { invalidClient } from '../clients/client-authentication.js';
 import { clientOf } from '../steps/client-authentication.js';
 import { formOf } from '../steps/form-body.js';
 import { OAuthError } from '../oauth-error.js';
@@ -21,7 +22,8 @@ export function introspectionEndpoint(deps: IntrospectionDeps) {
     const form = formOf(ctx);
     const client = clientOf(ctx);
     if (client.token_endpoint_auth_method === 'none') {
-      throw new OAuthError('invalid_client', 'Introspection is only for confidential clients');
+      // A public client cannot have used the Authorization header (that would have failed above).
+      throw invalidClient('Introspection is only for confidential clients', false);
     }
     if (!form.token) throw new OAuthError('invalid_request', 'token is required');
 

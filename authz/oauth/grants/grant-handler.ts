@@ -14,4 +14,10 @@ interface GrantRequest {
 export interface GrantHandler {
   readonly grantType: GrantType;
   handle(request: GrantRequest): Promise<TokenResponseBody>;
+  /**
+   * For a request with no client authentication or client_id at all: the client this grant can
+   * name from its own credentials (only ever a public client), or undefined to require client
+   * authentication as usual. May throw an OAuthError. Grants without it always authenticate.
+   */
+  clientOfUnauthenticatedRequest?(runtime: Runtime, form: Record<string, string>): Promise<ClientConfig | undefined>;
 }

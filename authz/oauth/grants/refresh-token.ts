@@ -1,3 +1,4 @@
+import { publicClientOfRefreshToken } from './public-refresh-client.js';
 import { OAuthError } from '../oauth-error.js';
 import { RefreshTokens } from '../records/refresh-tokens.js';
 import { capScopeForUser, narrowRefreshScope } from '../scope-narrowing.js';
@@ -14,6 +15,8 @@ const INVALID_REFRESH = 'The refresh token is invalid, expired or revoked';
  */
 export const refreshTokenGrant: GrantHandler = {
   grantType: 'refresh_token',
+  // SMART App Launch 2.x: a public app may refresh without repeating its client_id.
+  clientOfUnauthenticatedRequest: (runtime, form) => publicClientOfRefreshToken(runtime, form.refresh_token),
   async handle({ client, form, runtime }) {
     if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
     const refreshTokens = new RefreshTokens(runtime.store);

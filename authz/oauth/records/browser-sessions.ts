@@ -36,7 +36,7 @@ export async function startSession(runtime: Runtime, username: string): Promise<
   const stored: StoredSession = { username, authTime };
   await runtime.store.set(storeKey(id), JSON.stringify(stored), SESSION_TTL_SECONDS);
   const value = `${id}.${await sign(runtime, id)}`;
-  return { session: { id, username, authTime }, setCookie: serializeCookie(runtime, value, SESSION_TTL_SECONDS) };
+  return { session: { id, username, authTime }, setCookie: oauthPagesCookie(runtime.publicUrl, SESSION_COOKIE, value, SESSION_TTL_SECONDS) };
 }
 
 /** The session named by the request's cookie, if its signature holds and the store still has it. */
@@ -54,15 +54,17 @@ export async function currentSession(runtime: Runtime, cookieHeader: string | un
   return { id, username: parsed.username, authTime: parsed.authTime };
 }
 
-function serializeCookie(runtime: Runtime, value: string, maxAge: number): string {
-  const publicUrl = new URL(runtime.publicUrl);
+/** A Set-Cookie for the OAuth pages: HttpOnly, SameSite=Lax, Secure on https. */
+export function oauthPagesCookie(publicUrl: string, name: string, value: string, maxAgeSeconds: number): string {
+  const url = new URL(publicUrl);
   // Only the OAuth pages need it; the FHIR API never sees the cookie.
-  const path = `${publicUrl.pathname.replace(/\/+$/, '')}/oauth/`;
-  const secure = publicUrl.protocol === 'https:' ? '; Secure' : '';
-  return `${SESSION_COOKIE}=${value}; Path=${path}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
+  const path = `${url.pathname.replace(/\/+$/, '')}/oauth/`;
+  const secure = url.protocol === 'https:' ? '; Secure' : '';
+  return `${name}=${value}; Path=${path}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure}`;
 }
 
-function readCookie(header: string | undefined, name: string): string | undefined {
+/** The value of cookie `name` in a Cookie request header. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');

@@ -23,6 +23,12 @@ export interface Interaction {
   };
   /** Seconds since the epoch; the record's TTL runs from here. */
   createdAt: number;
+  /**
+   * Digest of the browser binding of the browser that started it (bindingDigest in
+   * authz/oauth/pages/browser-binding.ts): login and consent posts from any other browser are
+   * refused. Absent only in records written before it existed, which are refused too.
+   */
+  browser?: string;
 }
 
 const key = (id: string) => `interaction:${id}`;

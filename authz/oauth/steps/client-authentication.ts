@@ -1,17 +1,29 @@
 import type { Context, Next } from 'koa';
 import type { ClientConfig } from '../../../config/types.js';
 import type { RuntimeHolder } from '../../runtime.js';
-import { authenticateClient, type AssertionVerifier } from '../clients/client-authentication.js';
+import { authenticateClient, presentsClientCredentials, type AssertionVerifier } from '../clients/client-authentication.js';
 import { formOf } from './form-body.js';
+
+export interface ClientAuthenticationOptions {
+  /**
+   * When the request presents no client credentials at all (not even a client_id), whether the
+   * request itself names a public client: the token endpoint asks the grant (a public app's
+   * refresh, SMART App Launch 2.x). Undefined: authenticate as usual (and fail).
+   */
+  clientOfUnauthenticatedRequest?: (ctx: Context, form: Record<string, string>) => Promise<ClientConfig | undefined>;
+}
 
 /**
  * Route step of every endpoint that authenticates clients (token, introspection, revocation):
  * one way to authenticate, so the rules (RFC 6749 §2.3, private_key_jwt, the challenge on a 401)
  * cannot drift apart between endpoints. The handler reads the client with `clientOf`.
  */
-export function clientAuthentication(runtime: RuntimeHolder, verifyAssertion: AssertionVerifier) {
+export function clientAuthentication(runtime: RuntimeHolder, verifyAssertion: AssertionVerifier, options: ClientAuthenticationOptions = {}) {
   return async (ctx: Context, next: Next) => {
-    ctx.state.client = await authenticateClient(runtime.get().clients, ctx.get('authorization') || undefined, formOf(ctx), verifyAssertion);
+    const authorization = ctx.get('authorization') || undefined;
+    const form = formOf(ctx);
+    const named = presentsClientCredentials(authorization, form) ? undefined : await options.clientOfUnauthenticatedRequest?.(ctx, form);
+    ctx.state.client = named ?? (await authenticateClient(runtime.get().clients, authorization, form, verifyAssertion));
     return next();
   };
 }

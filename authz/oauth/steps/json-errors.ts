@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { CLIENT_AUTH_CHALLENGE } from '../clients/client-authentication.js';
 import { OAuthError } from '../oauth-error.js';
 import { setNoStore } from '../token-response.js';
 
@@ -12,6 +13,8 @@ export function jsonErrors(log: { error(obj: object, msg: string): void }) {
       if (!(err instanceof OAuthError) && oauth.status >= 500) log.error({ err }, 'OAuth endpoint failed');
       setNoStore(ctx);
       for (const [k, v] of Object.entries(oauth.headers)) ctx.set(k, v);
+      // RFC 9110 §15.5.2: no 401 without a challenge, whoever raised it.
+      if (oauth.status === 401 && !ctx.response.get('WWW-Authenticate')) ctx.set('WWW-Authenticate', CLIENT_AUTH_CHALLENGE);
       ctx.status = oauth.status;
       ctx.type = 'application/json';
       ctx.body = oauth.toJSON();

@@ -4,6 +4,7 @@ import {
   ALICE,
   authorizeInBrowser,
   CODE_ONLY_REDIRECT,
+  CookieJar,
   FORM,
   formOfPage,
   postForm,
@@ -113,9 +114,17 @@ t.test('authorization endpoint', async (t) => {
   });
 
   t.test('login form: CSRF, wrong password, unknown user, session cookie', async (t) => {
-    const page = formOfPage(200, await (await authorize(valid)).text());
-    const other = formOfPage(200, await (await authorize(valid)).text());
-    const login = (fields: Record<string, string>) => postForm(`${base}/oauth/authorize/login`, fields);
+    // One browser: the flow-binding cookie of the first authorize request comes back on every
+    // later request (issue 12 item 9; test/authz/oauth/login-csrf.test.ts tests its absence).
+    const browser = new CookieJar();
+    const open = async () => {
+      const res = await authorize(valid, { headers: browser.header() ? { cookie: browser.header()! } : {} });
+      browser.take(res);
+      return formOfPage(200, await res.text());
+    };
+    const page = await open();
+    const other = await open();
+    const login = (fields: Record<string, string>) => postForm(`${base}/oauth/authorize/login`, fields, browser.header());
     const credentials = { username: ALICE.username, password: ALICE.password };
 
     const noCsrf = await login({ interaction: page.interaction, ...credentials });
@@ -143,9 +152,10 @@ t.test('authorization endpoint', async (t) => {
     t.match(consent.html, /name="decision" value="allow"/);
     t.match(consent.html, /name="decision" value="deny"/);
 
-    const withoutCookie = await postForm(`${base}/oauth/authorize/consent`, { csrf: consent.csrf, interaction: consent.interaction, decision: 'allow' });
-    t.equal(withoutCookie.status, 403, 'consent from a browser without the session is refused');
-    const twice = await postForm(`${base}/oauth/authorize/consent`, { csrf: consent.csrf, interaction: consent.interaction, decision: 'allow' }, cookie.split(';')[0]);
+    const withoutSession = await postForm(`${base}/oauth/authorize/consent`, { csrf: consent.csrf, interaction: consent.interaction, decision: 'allow' }, browser.header());
+    t.equal(withoutSession.status, 403, 'consent from a browser without the session is refused');
+    browser.take(ok);
+    const twice = await postForm(`${base}/oauth/authorize/consent`, { csrf: consent.csrf, interaction: consent.interaction, decision: 'allow' }, browser.header());
     t.equal(twice.status, 400, 'and that attempt used the interaction up');
   });
 

@@ -184,7 +184,7 @@ t.test('authorization code flow', async (t) => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ token: tokens.access_token }),
     });
-    t.equal(unauthenticated.status, 401, 'no client authentication');
+    t.equal(unauthenticated.status, 400, 'no client authentication (issue 12 item 2: 400 without the Authorization header)');
     t.equal((await unauthenticated.json()).error, 'invalid_client');
     await rejectsWithOAuthError(t, oidc.tokenIntrospection(spa, tokens.access_token), 'invalid_client', 'public clients may not introspect');
   });

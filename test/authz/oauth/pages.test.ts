@@ -261,26 +261,32 @@ t.test('csrf tokens', async (t) => {
   const key = 'k'.repeat(32);
   const now = Date.UTC(2030, 0, 1);
   const at = (ms: number) => ({ now: () => ms });
-  const token = createCsrfToken(key, 'interaction-1', at(now));
+  // Issue 12 item 9: every token is also bound to the browser (its flow-binding cookie).
+  const browser = 'b'.repeat(43);
+  const token = createCsrfToken(key, 'interaction-1', browser, at(now));
 
   t.match(token, /^\d+\.[A-Za-z0-9_-]{43}$/);
-  t.equal(verifyCsrfToken(key, 'interaction-1', token, at(now)), true);
-  t.equal(verifyCsrfToken(Buffer.from(key), 'interaction-1', token, at(now)), true, 'same key as bytes');
-  t.equal(verifyCsrfToken(key, 'interaction-1', token, at(now + CSRF_TOKEN_TTL_SECONDS * 1000)), true, 'valid for 10 minutes');
-  t.equal(verifyCsrfToken(key, 'interaction-1', token, at(now + (CSRF_TOKEN_TTL_SECONDS + 1) * 1000)), false, 'expired after 10 minutes');
-  t.equal(verifyCsrfToken(key, 'interaction-2', token, at(now)), false, 'bound to the interaction');
-  t.equal(verifyCsrfToken('x'.repeat(32), 'interaction-1', token, at(now)), false, 'bound to the key');
-  t.equal(verifyCsrfToken(key, '', createCsrfToken(key, '', at(now)), at(now)), false, 'empty interaction refused');
+  t.equal(verifyCsrfToken(key, 'interaction-1', browser, token, at(now)), true);
+  t.equal(verifyCsrfToken(Buffer.from(key), 'interaction-1', browser, token, at(now)), true, 'same key as bytes');
+  t.equal(verifyCsrfToken(key, 'interaction-1', browser, token, at(now + CSRF_TOKEN_TTL_SECONDS * 1000)), true, 'valid for 10 minutes');
+  t.equal(verifyCsrfToken(key, 'interaction-1', browser, token, at(now + (CSRF_TOKEN_TTL_SECONDS + 1) * 1000)), false, 'expired after 10 minutes');
+  t.equal(verifyCsrfToken(key, 'interaction-2', browser, token, at(now)), false, 'bound to the interaction');
+  t.equal(verifyCsrfToken(key, 'interaction-1', 'c'.repeat(43), token, at(now)), false, 'bound to the browser');
+  t.equal(verifyCsrfToken(key, 'interaction-1', undefined, token, at(now)), false, 'no browser binding: refused');
+  t.equal(verifyCsrfToken(key, 'interaction-1', '', createCsrfToken(key, 'interaction-1', '', at(now)), at(now)), false, 'empty browser binding refused');
+  t.equal(verifyCsrfToken('x'.repeat(32), 'interaction-1', browser, token, at(now)), false, 'bound to the key');
+  t.equal(verifyCsrfToken(key, '', browser, createCsrfToken(key, '', browser, at(now)), at(now)), false, 'empty interaction refused');
+  t.equal(verifyCsrfToken(key, 'interaction-1b', 'b'.repeat(42), createCsrfToken(key, 'interaction-1', `b${browser}`, at(now)), at(now)), false, 'id and binding cannot trade characters');
 
   const [issued, mac] = token.split('.');
-  t.equal(verifyCsrfToken(key, 'interaction-1', `${Number(issued) + 60}.${mac}`, at(now + 120_000)), false, 'timestamp cannot be moved');
-  const future = createCsrfToken(key, 'interaction-1', at(now + 120_000));
-  t.equal(verifyCsrfToken(key, 'interaction-1', future, at(now)), false, 'issued far in the future');
-  t.equal(verifyCsrfToken(key, 'interaction-1', createCsrfToken(key, 'interaction-1', at(now + 10_000)), at(now)), true, 'small clock difference tolerated');
+  t.equal(verifyCsrfToken(key, 'interaction-1', browser, `${Number(issued) + 60}.${mac}`, at(now + 120_000)), false, 'timestamp cannot be moved');
+  const future = createCsrfToken(key, 'interaction-1', browser, at(now + 120_000));
+  t.equal(verifyCsrfToken(key, 'interaction-1', browser, future, at(now)), false, 'issued far in the future');
+  t.equal(verifyCsrfToken(key, 'interaction-1', browser, createCsrfToken(key, 'interaction-1', browser, at(now + 10_000)), at(now)), true, 'small clock difference tolerated');
 
   for (const bad of [undefined, '', 'abc', `${issued}.`, `${issued}.${mac}x`, `${issued}.${mac}.x`, `-1.${mac}`, 42]) {
-    t.equal(verifyCsrfToken(key, 'interaction-1', bad, at(now)), false, `malformed ${JSON.stringify(bad)}`);
+    t.equal(verifyCsrfToken(key, 'interaction-1', browser, bad, at(now)), false, `malformed ${JSON.stringify(bad)}`);
   }
-  t.not(createCsrfToken(key, 'interaction-1', at(now)), createCsrfToken(key, 'interaction-1', at(now + 1000)), 'changes over time');
-  t.throws(() => createCsrfToken('short', 'interaction-1'), /at least 32 bytes/, 'refuses a weak key');
+  t.not(createCsrfToken(key, 'interaction-1', browser, at(now)), createCsrfToken(key, 'interaction-1', browser, at(now + 1000)), 'changes over time');
+  t.throws(() => createCsrfToken('short', 'interaction-1', browser), /at least 32 bytes/, 'refuses a weak key');
 });

@@ -96,7 +96,8 @@ t.test('client credentials: client secret and private_key_jwt', async (t) => {
     };
     for (const [name, assertion] of Object.entries(cases)) {
       const { status, body } = await send(assertion);
-      t.same([status, body.error], [401, 'invalid_client'], name);
+      // Issue 12 item 2: no Authorization header was used -> 400 invalid_client.
+      t.same([status, body.error], [400, 'invalid_client'], name);
     }
   });
 });

@@ -50,7 +50,8 @@ t.test('client credentials token endpoint', async (t) => {
   const bad: { name: string; body: string; headers?: Record<string, string>; status: number; error: string }[] = [
     { name: 'unknown client', body: 'grant_type=client_credentials', headers: { authorization: basic('nobody', 'x') }, status: 401, error: 'invalid_client' },
     { name: 'wrong secret', body: 'grant_type=client_credentials', headers: { authorization: basic('backend', 'wrong') }, status: 401, error: 'invalid_client' },
-    { name: 'secret by the wrong method (post for a basic client)', body: `grant_type=client_credentials&client_id=backend&client_secret=${BACKEND_SECRET}`, status: 401, error: 'invalid_client' },
+    // Issue 12 item 2: authenticated in the body -> 400 (only the Authorization header earns a 401 + challenge).
+    { name: 'secret by the wrong method (post for a basic client)', body: `grant_type=client_credentials&client_id=backend&client_secret=${BACKEND_SECRET}`, status: 400, error: 'invalid_client' },
     {
       name: 'basic and post at once',
       body: `grant_type=client_credentials&client_id=backend&client_secret=${BACKEND_SECRET}`,
@@ -58,7 +59,7 @@ t.test('client credentials token endpoint', async (t) => {
       status: 400,
       error: 'invalid_request',
     },
-    { name: 'no client authentication', body: 'grant_type=client_credentials', status: 401, error: 'invalid_client' },
+    { name: 'no client authentication', body: 'grant_type=client_credentials', status: 400, error: 'invalid_client' },
     { name: 'missing grant_type', body: 'scope=system%2FPatient.rs', headers: { authorization: basic('backend', BACKEND_SECRET) }, status: 400, error: 'invalid_request' },
     { name: 'unsupported grant_type', body: 'grant_type=urn%3Aexample%3Amagic', headers: { authorization: basic('backend', BACKEND_SECRET) }, status: 400, error: 'unsupported_grant_type' },
     { name: 'scope beyond the client', body: 'grant_type=client_credentials&scope=system%2FPatient.cruds', headers: { authorization: basic('backend', BACKEND_SECRET) }, status: 400, error: 'invalid_scope' },
@@ -90,7 +91,7 @@ t.test('client credentials token endpoint', async (t) => {
       t.equal(body.error, c.error);
       t.type(body.error_description, 'string');
       t.ok(body.error_description.length > 5, 'describes the problem');
-      if (c.status === 401 && c.headers?.authorization) t.match(res.headers.get('www-authenticate') ?? '', /^Basic /, 'Basic challenge');
+      if (c.status === 401) t.match(res.headers.get('www-authenticate') ?? '', /^Basic /, 'every 401 carries a Basic challenge');
       t.notOk(JSON.stringify(body).includes(BACKEND_SECRET), 'secret never echoed');
     });
   }

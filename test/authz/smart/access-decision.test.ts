@@ -28,6 +28,7 @@ function project(decision: AccessDecision, row: DecisionCase): unknown {
     checkResponse: projectCheck(decision.checkResponse),
     checkRequestBody: projectCheck(decision.checkRequestBody),
     checkCurrentResource: projectCheck(decision.checkCurrentResource),
+    filterIncludes: decision.filterIncludes,
   };
 }
 
@@ -48,6 +49,7 @@ function expected(row: DecisionCase): unknown {
     checkResponse: e.checkResponse,
     checkRequestBody: e.checkRequestBody,
     checkCurrentResource: e.checkCurrentResource,
+    filterIncludes: e.filterIncludes,
   };
 }
 
@@ -70,6 +72,8 @@ t.test('decision table', async (t) => {
         ...(row.patient !== undefined ? { patient: row.patient } : {}),
         ...(row.fhirUser !== undefined ? { fhirUser: row.fhirUser } : {}),
       },
+      // The table describes a proxy that can filter search responses (issue 12 item 6).
+      { filterIncludes: true },
     );
     t.strictSame(project(decision, row), expected(row), `${row.name}: ${decision.reason}`);
     if (!decision.allow) t.ok(decision.reason.length > 0, `${row.name}: a denial explains itself`);
