@@ -3,8 +3,8 @@
  * ahead of its expiry, dropped when the upstream refuses it.
  *
  * - Renewal starts once the token is within its margin of expiry: 10 % of its lifetime, at most
- *   60 s, so a 5-minute token is renewed 30 s early and a 1-hour token 60 s early, and a 10 s
- *   token is still cached for 9 s. Inside the margin the current token is still handed out while
+ *   60 s, so a 5-minute token is renewed about 30 s early and a 1-hour token 60 s early, and a
+ *   10 s token is still cached for about 8 s. Inside the margin the current token is still handed out while
  *   the new one is fetched, so no request waits for it; only when there is no valid token at all
  *   do callers wait.
  * - One fetch at a time: every caller that needs a token while one is being fetched shares that
@@ -17,11 +17,19 @@ import type { FetchedToken } from './token-response.js';
 import { UpstreamCredentialsError, type CredentialsStatus } from './upstream-credentials.js';
 
 export const MAX_REFRESH_MARGIN_SECONDS = 60;
-export const REFRESH_MARGIN_FRACTION = 0.1;
 
-/** Seconds before expiry at which a token of `lifetimeSeconds` is renewed. */
+/** Seconds before expiry at which a token of `lifetimeSeconds` is renewed: 10 %, at most 60 s. */
 export function refreshMarginSeconds(lifetimeSeconds: number): number {
-  return Math.min(lifetimeSeconds * REFRESH_MARGIN_FRACTION, MAX_REFRESH_MARGIN_SECONDS);
+  return Math.min(lifetimeSeconds / 10, MAX_REFRESH_MARGIN_SECONDS);
+}
+
+/**
+ * How long a token with `expires_in` may be used, counted from when the answer arrived. Servers
+ * compute expires_in from whole-second clocks (exp - floor(now)), so up to a second of it may
+ * already be gone when it is issued; that second is not counted.
+ */
+export function usableLifetimeSeconds(expiresIn: number): number {
+  return Math.max(0, expiresIn - 1);
 }
 
 export interface CachedToken {
@@ -57,17 +65,20 @@ export class TokenCache {
     const now = this.now();
     const current = this.current;
     if (current !== undefined && now < current.expiresAt) {
-      if (now >= current.refreshAt && this.inFlight === undefined) {
+      if (now >= current.refreshAt && this.inFlight === undefined && !this.holding(now)) {
         // Renewal in the background; its failure is recorded (status) and the current token
         // goes on serving until it expires.
         this.refresh().catch(() => undefined);
       }
       return current.headers;
     }
-    if (this.inFlight === undefined && this.lastFailure !== undefined && now - this.lastFailure.at < this.failureHoldMs) {
-      throw this.lastFailure.error;
-    }
+    if (this.inFlight === undefined && this.lastFailure !== undefined && this.holding(now)) throw this.lastFailure.error;
     return (await this.refresh()).headers;
+  }
+
+  /** Within failureHoldMs of a failed fetch: no new attempt yet. */
+  private holding(now: number): boolean {
+    return this.lastFailure !== undefined && now - this.lastFailure.at < this.failureHoldMs;
   }
 
   /** Drops the token that was refused (any token when `rejected` is absent). */
@@ -90,14 +101,12 @@ export class TokenCache {
       .then(() => this.fetchToken())
       .then(
         (token) => {
-          // The lifetime counts from when the answer arrived: how much of the request's time
-          // passed before the server issued the token is not known.
           const receivedAt = this.now();
-          const lifetimeMs = token.expiresIn * 1000;
+          const lifetime = usableLifetimeSeconds(token.expiresIn);
           const cached: CachedToken = {
             headers: Object.freeze({ authorization: `Bearer ${token.accessToken}` }),
-            expiresAt: receivedAt + lifetimeMs,
-            refreshAt: receivedAt + lifetimeMs - refreshMarginSeconds(token.expiresIn) * 1000,
+            expiresAt: receivedAt + lifetime * 1000,
+            refreshAt: receivedAt + (lifetime - refreshMarginSeconds(lifetime)) * 1000,
           };
           this.current = cached;
           this.lastFailure = undefined;
