@@ -132,7 +132,7 @@ t.test('a failed fetch fails every waiting caller, is held for a second, and sho
   for (const caller of callers) await t.rejects(caller, { name: 'UpstreamCredentialsError', failure: 'refused' });
   t.same(h.cache.status(), { ok: false, reason: 'token endpoint refused (invalid_client)' });
 
-  await t.rejects(h.cache.headers(), { failure: 'refused' }, 'within the hold: the same failure');
+  await t.rejects(h.cache.headers(), { name: 'UpstreamCredentialsError', failure: 'refused' }, 'within the hold: the same failure');
   t.equal(h.requests(), 1, 'without asking the token endpoint again');
 
   h.advance(1_000);
@@ -160,7 +160,7 @@ t.test('a failed renewal leaves the current token serving until it expires', asy
   h.advance(4_000);
   const waiting = h.cache.headers();
   await h.fail();
-  await t.rejects(waiting, { failure: 'refused' }, 'once expired, callers wait and get the failure');
+  await t.rejects(waiting, { name: 'UpstreamCredentialsError', failure: 'refused' }, 'once expired, callers wait and get the failure');
   t.same(h.cache.status(), { ok: false, reason: 'token endpoint refused (invalid_client)' });
 });
 
