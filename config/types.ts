@@ -118,6 +118,8 @@ export interface UpstreamIdentityConfig {
   /** Send the verified token's claims as headers. */
   headers: boolean;
   header_names: UpstreamIdentityHeaderNames;
+  /** Claims not sent as headers even with `headers: true` (their names are still removed from client requests). */
+  omit_headers: (keyof UpstreamIdentityHeaderNames)[];
   /** Send a short-lived JWT signed with the gateway's key carrying those claims. */
   assertion: boolean;
   assertion_header: string;

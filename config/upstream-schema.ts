@@ -21,6 +21,8 @@ export const DEFAULT_IDENTITY_HEADER_NAMES: Readonly<UpstreamIdentityHeaderNames
   patient: 'X-Forwarded-Patient',
   scope: 'X-Forwarded-Scope',
 });
+/** The claims identity headers carry, by their key in header_names. */
+export const IDENTITY_CLAIMS = ['client_id', 'user', 'fhir_user', 'patient', 'scope'] as const;
 export const DEFAULT_ASSERTION_HEADER = 'X-Forwarded-Identity-Assertion';
 
 const nonEmptyString = { type: 'string', minLength: 1 } as const;
@@ -87,6 +89,7 @@ export const upstreamIdentitySchema = {
         scope: { ...nonEmptyString, default: DEFAULT_IDENTITY_HEADER_NAMES.scope },
       },
     },
+    omit_headers: { type: 'array', uniqueItems: true, items: { enum: IDENTITY_CLAIMS }, default: [] },
     assertion: { type: 'boolean', default: false },
     assertion_header: { ...nonEmptyString, default: DEFAULT_ASSERTION_HEADER },
     forward_token: { type: 'boolean', default: false },

@@ -38,6 +38,7 @@ export const IDENTITY_ASSERTION_LIFETIME_SECONDS = 60;
 export interface IdentitySettings {
   headers: boolean;
   names: Readonly<UpstreamIdentityHeaderNames>;
+  omit: ReadonlySet<keyof UpstreamIdentityHeaderNames>;
   assertion: boolean;
   assertionHeader: string;
   forwardToken: boolean;
@@ -48,6 +49,7 @@ export function identitySettings(config: UpstreamIdentityConfig | undefined): Id
   return {
     headers: config?.headers ?? false,
     names: config?.header_names ?? DEFAULT_IDENTITY_HEADER_NAMES,
+    omit: new Set(config?.omit_headers ?? []),
     assertion: config?.assertion ?? false,
     assertionHeader: config?.assertion_header ?? DEFAULT_ASSERTION_HEADER,
     forwardToken: config?.forward_token ?? false,
@@ -74,10 +76,15 @@ export function headerValue(claim: string): string {
   return /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/.test(claim) ? claim : encodeURIComponent(claim);
 }
 
-/** The identity headers (lower-case names) for `claims`: one per claim present and non-empty. */
-export function identityHeaders(claims: IdentityClaims, names: Readonly<UpstreamIdentityHeaderNames>): Record<string, string> {
+/** The identity headers (lower-case names) for `claims`: one per claim present and non-empty, except those in `omit`. */
+export function identityHeaders(
+  claims: IdentityClaims,
+  names: Readonly<UpstreamIdentityHeaderNames>,
+  omit: ReadonlySet<keyof UpstreamIdentityHeaderNames> = new Set(),
+): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const key of Object.keys(CLAIM_OF) as (keyof UpstreamIdentityHeaderNames)[]) {
+    if (omit.has(key)) continue;
     const value = CLAIM_OF[key](claims);
     if (value !== undefined && value !== '') headers[names[key].toLowerCase()] = headerValue(value);
   }
@@ -180,7 +187,7 @@ export function createUpstreamIdentity(options: UpstreamIdentityOptions): Upstre
     strip: (headers) => stripHeaders(headers, protectedNames),
     async headersFor(claims, accessToken) {
       return {
-        ...(settings.headers ? identityHeaders(claims, settings.names) : {}),
+        ...(settings.headers ? identityHeaders(claims, settings.names, settings.omit) : {}),
         ...(settings.assertion
           ? { [assertionHeader]: await identityAssertion(claims, options.keys(), { issuer: options.issuer, audience: options.upstream.url }) }
           : {}),

@@ -187,10 +187,15 @@ t.test('identity: defaults, names, and forward_token only without auth', async (
       patient: 'X-Forwarded-Patient',
       scope: 'X-Forwarded-Scope',
     },
+    omit_headers: [],
     assertion: false,
     assertion_header: 'X-Forwarded-Identity-Assertion',
     forward_token: false,
   });
+  t.same(upstreamOf(withUpstream('identity: {headers: true, omit_headers: [patient]}')).identity?.omit_headers, ['patient']);
+  t.same(problemsOf(withUpstream('identity: {omit_headers: [patient_id]}')), [
+    'gateway.yaml: upstream.identity.omit_headers[0]: expected one of client_id, user, fhir_user, patient, scope (got "patient_id")',
+  ]);
   t.match(upstreamOf(withUpstream('identity: {headers: true, header_names: {fhir_user: X-Medplum-On-Behalf-Of}}')).identity, {
     headers: true,
     header_names: { fhir_user: 'X-Medplum-On-Behalf-Of', user: 'X-Forwarded-User' },

@@ -51,6 +51,11 @@ t.test('identity headers: one per claim present, never an empty one', async (t) 
   }, 'an empty claim is an absent header');
   const azure = { ...DEFAULT_IDENTITY_HEADER_NAMES, user: 'X-MS-AZUREFHIR-AUDIT-USER', client_id: 'X-MS-AZUREFHIR-AUDIT-CLIENT' };
   t.match(identityHeaders(PRACTITIONER, azure), { 'x-ms-azurefhir-audit-user': 'dr-bob', 'x-ms-azurefhir-audit-client': 'web' }, 'names overridden');
+  t.same(Object.keys(identityHeaders(PATIENT, DEFAULT_IDENTITY_HEADER_NAMES, new Set(['patient', 'scope'] as const))), [
+    'x-forwarded-client-id',
+    'x-forwarded-user',
+    'x-forwarded-fhir-user',
+  ], 'omitted claims are not sent');
   t.equal(headerValue('José Müller'), 'Jos%C3%A9%20M%C3%BCller', 'non-ASCII values are percent-encoded UTF-8');
   t.equal(headerValue('evil\r\nX-Injected: 1'), 'evil%0D%0AX-Injected%3A%201', 'a line break can never start a header');
 });
@@ -168,6 +173,12 @@ t.test('spoofed identity headers never get through, whatever is configured', asy
       'x-forwarded-client-id': 'web',
       'x-ms-azurefhir-audit-user': 'dr-bob',
       'x-forwarded-fhir-user': 'Practitioner/doc-bob',
+      'x-forwarded-scope': 'openid fhirUser user/*.rs',
+    }],
+    ['headers on, patient omitted', '  identity: {headers: true, omit_headers: [patient, fhir_user]}\n', {
+      ...unknownToDefaults,
+      'x-forwarded-client-id': 'web',
+      'x-forwarded-user': 'dr-bob',
       'x-forwarded-scope': 'openid fhirUser user/*.rs',
     }],
     ['identity off, credential header', '  auth: {type: header, header: {name: X-Api-Key, value: real}}\n', {
