@@ -15,7 +15,9 @@ export function credentialUrlProblem(value: string): string | undefined {
   const url = URL.canParse(value) ? new URL(value) : undefined;
   // Checked first, so that a password in the URL is never quoted back.
   if (url !== undefined && (url.username !== '' || url.password !== '')) return 'expected a URL without user or password in it';
-  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search !== '' || url.hash !== '' || value.includes('#')) {
+  // A query may carry a key (`?code=...`): such a value is not quoted either.
+  if (url !== undefined && (url.search !== '' || url.hash !== '' || value.includes('#'))) return 'expected an absolute https URL without query or fragment';
+  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
     return `expected an absolute https URL without query or fragment (got ${JSON.stringify(value)})`;
   }
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {

@@ -142,7 +142,10 @@ t.test('values: URLs, scope, header names and values', async (t) => {
   const withPassword = problemsOf(withUpstream('auth: {type: client_credentials, token_url: "https://gw:hunter2@idp/token", client_id: a, client_secret: b}'));
   t.same(withPassword, ['gateway.yaml: upstream.auth.token_url: expected a URL without user or password in it']);
   t.same(problemsOf(withUpstream('auth: {type: client_credentials, issuer: "https://idp/?tenant=1", client_id: a, client_secret: b}')), [
-    'gateway.yaml: upstream.auth.issuer: expected an absolute https URL without query or fragment (got "https://idp/?tenant=1")',
+    'gateway.yaml: upstream.auth.issuer: expected an absolute https URL without query or fragment',
+  ], 'a query may hold a key: not quoted');
+  t.same(problemsOf(withUpstream('auth: {type: client_credentials, token_url: "ftp://idp/token", client_id: a, client_secret: b}')), [
+    'gateway.yaml: upstream.auth.token_url: expected an absolute https URL without query or fragment (got "ftp://idp/token")',
   ]);
   t.same(problemsOf(withUpstream('auth: {type: client_credentials, token_url: "https://i/t", client_id: a, client_secret: b, scope: "a  b"}')), [
     'gateway.yaml: upstream.auth.scope: expected scope tokens separated by single spaces (got "a  b")',
