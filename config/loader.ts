@@ -21,6 +21,14 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * A ConfigError for problems found after loading (files the gateway reads again when it starts),
+ * worded like the loader's own: `<file>: <key path>: <what was expected>`.
+ */
+export function configErrorFor(source: string, problems: readonly ConfigProblem[]): ConfigError {
+  return new ConfigError(unique(problems.map((problem) => formatProblem(source, problem))));
+}
+
 const CONFIG_PATH_ENV = 'FHIR_GATEWAY_CONFIG';
 
 /** `--config FILE` or `--config=FILE` (the last one wins), else $FHIR_GATEWAY_CONFIG. */

@@ -11,6 +11,7 @@ import { Ajv, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
 import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, type AuditConfig, type ClientConfig, type GatewayConfig, type LoginProtectionConfig, type ServerConfig, type StoreConfig, type UpstreamConfig, type UserConfig } from './types.js';
 import { parseDuration } from './durations.js';
 import { isValidPasswordHash } from './password-hash-format.js';
+import { upstreamAuthSchema, upstreamIdentitySchema, upstreamSectionProblems, upstreamTlsSchema } from './upstream-schema.js';
 
 // ---------------------------------------------------------------------------------------
 // Schema vocabulary
@@ -61,6 +62,10 @@ const upstreamSchema = {
     timeout: duration('30s'),
     max_sockets: { type: 'integer', minimum: 1, default: 256 },
     forwarder: { enum: ['http-proxy', 'undici'], default: 'http-proxy' },
+    // No defaults here: absent means no credentials, system trust store, no identity (see upstream-schema.ts).
+    auth: upstreamAuthSchema,
+    tls: upstreamTlsSchema,
+    identity: upstreamIdentitySchema,
   },
 } as const;
 
@@ -367,6 +372,7 @@ export const sectionRules: SectionRules = {
   upstream: (upstream: UpstreamConfig) => [
     ...httpUrlProblems(['upstream', 'url'], upstream.url),
     ...atLeastOneSecond(['upstream', 'timeout'], upstream.timeout),
+    ...upstreamSectionProblems(upstream),
   ],
   tokens: (tokens) => [
     ...atLeastOneSecond(['tokens', 'access_token_ttl'], tokens.access_token_ttl),

@@ -98,6 +98,77 @@ export interface UpstreamConfig {
   max_sockets: number;
   /** HTTP client used to forward: http-proxy (default) or undici's pool (see README, Performance). */
   forwarder: 'http-proxy' | 'undici';
+  /** How the gateway authenticates itself to the upstream; absent -> `{ type: 'none' }`. */
+  auth?: UpstreamAuthConfig;
+  /** TLS towards the upstream (and its token endpoint); absent -> the system's trust store, no client certificate. */
+  tls?: UpstreamTlsConfig;
+  /** What the upstream learns about the end user; absent -> nothing (spoofed identity headers are still removed). */
+  identity?: UpstreamIdentityConfig;
+}
+
+export type UpstreamAuthType = 'none' | 'header' | 'basic' | 'client_credentials' | 'private_key_jwt' | 'google_service_account';
+
+/** Where an OAuth kind gets its token: a token endpoint URL, or an issuer whose metadata names it (RFC 8414 / OIDC discovery). */
+export type UpstreamTokenEndpoint = { token_url: string; issuer?: undefined } | { issuer: string; token_url?: undefined };
+
+/** Optional parameters of the token request the OAuth kinds send. */
+export interface UpstreamTokenRequestParameters {
+  /** Space-separated scopes asked for. */
+  scope?: string;
+  /** Sent as RFC 8707 `resource` and as `audience` (the name several servers use instead). */
+  audience?: string;
+}
+
+/**
+ * One shape per `upstream.auth.type`: the schema's rules guarantee that a loaded config holds
+ * exactly the keys of its type.
+ */
+export type UpstreamAuthConfig =
+  | { type: 'none' }
+  /** A fixed header (an API key). */
+  | { type: 'header'; header: { name: string; value: string } }
+  /** RFC 7617 Basic. */
+  | { type: 'basic'; basic: { username: string; password: string } }
+  /** RFC 6749 §4.4, client_secret_basic at the token endpoint. */
+  | ({ type: 'client_credentials'; client_id: string; client_secret: string } & UpstreamTokenEndpoint & UpstreamTokenRequestParameters)
+  /** RFC 6749 §4.4 with an RFC 7523 client assertion (SMART Backend Services). */
+  | ({ type: 'private_key_jwt'; client_id: string; signing_key_file: string; kid?: string } & UpstreamTokenEndpoint & UpstreamTokenRequestParameters)
+  /** RFC 7523 §2.1 JWT-bearer grant with a Google service-account key file. */
+  | { type: 'google_service_account'; key_file: string; scope?: string };
+
+export interface UpstreamTlsConfig {
+  /** PEM file of the CA certificate(s) the upstream's certificate must chain to (instead of the system's). */
+  ca_file?: string;
+  /** PEM client certificate (and chain) for mutual TLS; with key_file. */
+  cert_file?: string;
+  /** PEM private key of cert_file (unencrypted). */
+  key_file?: string;
+  /** The name the upstream's certificate is checked against (and sent as SNI), when it is not upstream.url's host. */
+  server_name?: string;
+  /** Tests only: no certificate verification at all. */
+  allow_insecure: boolean;
+}
+
+/** Header names of the identity headers, one per claim. */
+export interface UpstreamIdentityHeaderNames {
+  client_id: string;
+  user: string;
+  fhir_user: string;
+  patient: string;
+  scope: string;
+}
+
+export interface UpstreamIdentityConfig {
+  /** Send the verified token's claims as headers. */
+  headers: boolean;
+  header_names: UpstreamIdentityHeaderNames;
+  /** Claims not sent as headers even with `headers: true` (their names are still removed from client requests). */
+  omit_headers: (keyof UpstreamIdentityHeaderNames)[];
+  /** Send a short-lived JWT signed with the gateway's key carrying those claims. */
+  assertion: boolean;
+  assertion_header: string;
+  /** Forward the client's access token as Authorization (only with auth.type none). */
+  forward_token: boolean;
 }
 
 /** How the proxy treats bodies it must inspect, and the paging links it hands out. */

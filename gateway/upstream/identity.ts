@@ -1,0 +1,198 @@
+/**
+ * Who the user is, for the upstream (`upstream.identity`), from the claims of the access token
+ * the gateway has verified:
+ *
+ * - identity headers (`headers: true`): client id, user (`sub`), fhirUser, patient, scope, under
+ *   configurable names; a claim the token lacks is a header that is absent, never empty;
+ * - an identity assertion (`assertion: true`): a JWT signed with the gateway's own key ring
+ *   (verifiable with its JWKS), aud = the upstream URL, valid for a minute at most;
+ * - the client's own token as Authorization (`forward_token: true`);
+ * - and, always, the strip step: every client-sent header that looks like one of these (the
+ *   default names, the configured ones, the assertion header, the credential header), in any
+ *   case and with `_` for `-`, is removed before anything is added, so a spoofed identity never
+ *   reaches the upstream, whatever is configured, identity off included.
+ */
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { UpstreamConfig, UpstreamIdentityConfig, UpstreamIdentityHeaderNames } from '../../config/types.js';
+import { DEFAULT_ASSERTION_HEADER, DEFAULT_IDENTITY_HEADER_NAMES, normalizeHeaderName } from '../../config/upstream-schema.js';
+import { SIGNING_ALG, type KeyRing } from '../../authz/tokens/signing-keys.js';
+
+/** The verified access-token claims identity is built from (a subset of authz/access-token.ts AccessTokenClaims). */
+export interface IdentityClaims {
+  sub: string;
+  client_id: string;
+  scope: string;
+  /** SMART launch context: the bare Patient id. */
+  patient?: string;
+  /** SMART fhirUser: a reference such as Practitioner/123. */
+  fhirUser?: string;
+  /** The access token's expiry (seconds): the assertion never outlives it. */
+  exp?: number;
+}
+
+/** RFC 8725 §3.11 explicit typing: an assertion cannot pass for an access token (at+jwt) or an ID token. */
+export const IDENTITY_ASSERTION_TYP = 'identity+jwt';
+export const IDENTITY_ASSERTION_LIFETIME_SECONDS = 60;
+
+export interface IdentitySettings {
+  headers: boolean;
+  names: Readonly<UpstreamIdentityHeaderNames>;
+  omit: ReadonlySet<keyof UpstreamIdentityHeaderNames>;
+  assertion: boolean;
+  assertionHeader: string;
+  forwardToken: boolean;
+}
+
+/** `upstream.identity` with its defaults; absent = nothing is sent. */
+export function identitySettings(config: UpstreamIdentityConfig | undefined): IdentitySettings {
+  return {
+    headers: config?.headers ?? false,
+    names: config?.header_names ?? DEFAULT_IDENTITY_HEADER_NAMES,
+    omit: new Set(config?.omit_headers ?? []),
+    assertion: config?.assertion ?? false,
+    assertionHeader: config?.assertion_header ?? DEFAULT_ASSERTION_HEADER,
+    forwardToken: config?.forward_token ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Identity headers
+// ---------------------------------------------------------------------------------------
+
+const CLAIM_OF: Readonly<Record<keyof UpstreamIdentityHeaderNames, (claims: IdentityClaims) => string | undefined>> = {
+  client_id: (claims) => claims.client_id,
+  user: (claims) => claims.sub,
+  fhir_user: (claims) => claims.fhirUser,
+  patient: (claims) => claims.patient,
+  scope: (claims) => claims.scope,
+};
+
+/**
+ * A header value that says exactly the claim: printable ASCII goes as it is; anything else
+ * (a non-ASCII user name) is percent-encoded UTF-8, since HTTP field values cannot carry it.
+ */
+export function headerValue(claim: string): string {
+  return /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/.test(claim) ? claim : encodeURIComponent(claim);
+}
+
+/** The identity headers (lower-case names) for `claims`: one per claim present and non-empty, except those in `omit`. */
+export function identityHeaders(
+  claims: IdentityClaims,
+  names: Readonly<UpstreamIdentityHeaderNames>,
+  omit: ReadonlySet<keyof UpstreamIdentityHeaderNames> = new Set(),
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const key of Object.keys(CLAIM_OF) as (keyof UpstreamIdentityHeaderNames)[]) {
+    if (omit.has(key)) continue;
+    const value = CLAIM_OF[key](claims);
+    if (value !== undefined && value !== '') headers[names[key].toLowerCase()] = headerValue(value);
+  }
+  return headers;
+}
+
+// ---------------------------------------------------------------------------------------
+// Identity assertion
+// ---------------------------------------------------------------------------------------
+
+export interface AssertionOptions {
+  /** The gateway's issuer (server.public_url): the same `iss` as its access tokens, so the same JWKS. */
+  issuer: string;
+  /** The upstream's base URL. */
+  audience: string;
+  /** Seconds since the epoch. */
+  now?: number;
+}
+
+export async function identityAssertion(claims: IdentityClaims, keys: KeyRing, options: AssertionOptions): Promise<string> {
+  const now = options.now ?? Math.floor(Date.now() / 1000);
+  const exp = Math.min(now + IDENTITY_ASSERTION_LIFETIME_SECONDS, claims.exp ?? Number.POSITIVE_INFINITY);
+  return new SignJWT({
+    client_id: claims.client_id,
+    scope: claims.scope,
+    ...(claims.fhirUser !== undefined ? { fhirUser: claims.fhirUser } : {}),
+    ...(claims.patient !== undefined ? { patient: claims.patient } : {}),
+  })
+    .setProtectedHeader({ alg: SIGNING_ALG, kid: keys.signing.kid, typ: IDENTITY_ASSERTION_TYP })
+    .setIssuer(options.issuer)
+    .setSubject(claims.sub)
+    .setAudience(options.audience)
+    .setIssuedAt(now)
+    .setExpirationTime(exp)
+    .setJti(randomUUID())
+    .sign(keys.signing.privateKey);
+}
+
+// ---------------------------------------------------------------------------------------
+// Strip step
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Every header name a client must never get through to the upstream under this config: the
+ * default identity names, the configured ones, the default and configured assertion header, and
+ * the credential header of `auth.type: header` (the gateway sets it; a variant such as
+ * `X_Api_Key` from the client could otherwise be read as it by the upstream).
+ */
+export function protectedHeaderNames(upstream: Pick<UpstreamConfig, 'identity' | 'auth'>): string[] {
+  const configured = upstream.identity;
+  return [
+    ...Object.values(DEFAULT_IDENTITY_HEADER_NAMES),
+    DEFAULT_ASSERTION_HEADER,
+    ...(configured !== undefined ? [...Object.values(configured.header_names), configured.assertion_header] : []),
+    ...(upstream.auth?.type === 'header' ? [upstream.auth.header.name] : []),
+  ];
+}
+
+/** Removes (in place) each header whose name reads as one of `names`; returns the names removed as the client sent them. */
+export function stripHeaders(headers: Record<string, unknown>, names: ReadonlySet<string>): string[] {
+  const removed: string[] = [];
+  for (const name of Object.keys(headers)) {
+    if (names.has(normalizeHeaderName(name))) {
+      delete headers[name];
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+// ---------------------------------------------------------------------------------------
+// Assembled
+// ---------------------------------------------------------------------------------------
+
+export interface UpstreamIdentity {
+  readonly settings: IdentitySettings;
+  /**
+   * Step one for every request towards the upstream, proxied or not: removes client-sent
+   * headers with a protected name (the object is changed in place). Returns what it removed.
+   */
+  strip(headers: Record<string, unknown>): string[];
+  /** Step two for a request made on behalf of a verified token: the headers to add (lower-case names). */
+  headersFor(claims: IdentityClaims, accessToken: string): Promise<Record<string, string>>;
+}
+
+export interface UpstreamIdentityOptions {
+  upstream: Pick<UpstreamConfig, 'url' | 'identity' | 'auth'>;
+  /** server.public_url. */
+  issuer: string;
+  /** The current key ring (it changes on rotation and reload). */
+  keys: () => KeyRing;
+}
+
+export function createUpstreamIdentity(options: UpstreamIdentityOptions): UpstreamIdentity {
+  const settings = identitySettings(options.upstream.identity);
+  const protectedNames = new Set(protectedHeaderNames(options.upstream).map(normalizeHeaderName));
+  const assertionHeader = settings.assertionHeader.toLowerCase();
+  return {
+    settings,
+    strip: (headers) => stripHeaders(headers, protectedNames),
+    async headersFor(claims, accessToken) {
+      return {
+        ...(settings.headers ? identityHeaders(claims, settings.names, settings.omit) : {}),
+        ...(settings.assertion
+          ? { [assertionHeader]: await identityAssertion(claims, options.keys(), { issuer: options.issuer, audience: options.upstream.url }) }
+          : {}),
+        ...(settings.forwardToken ? { authorization: `Bearer ${accessToken}` } : {}),
+      };
+    },
+  };
+}
