@@ -44,6 +44,8 @@ export interface TestOidcProviderOptions {
   postLogoutRedirectUris?: string[];
   /** ID token lifetime in seconds. Default: 3600 */
   idTokenTtl?: number;
+  /** Offer RP-initiated logout (end_session_endpoint). Default: true */
+  endSession?: boolean;
 }
 
 export type IdTokenSigner =
@@ -145,7 +147,7 @@ export async function startTestOidcProvider(t: TeardownRegistry, options: TestOi
         ...(clientAuth.method === 'private_key_jwt' ? { jwks: clientAuth.jwks } : { client_secret: clientSecret }),
         token_endpoint_auth_method: clientAuth.method,
         redirect_uris: [redirectUri],
-        post_logout_redirect_uris: postLogoutRedirectUris,
+        ...(options.endSession === false ? {} : { post_logout_redirect_uris: postLogoutRedirectUris }),
         grant_types: ['authorization_code'],
         response_types: ['code'],
       },
@@ -156,7 +158,7 @@ export async function startTestOidcProvider(t: TeardownRegistry, options: TestOi
     conformIdTokenClaims: false,
     // Every lifetime set, so the provider does not print a notice for each default it applies.
     ttl: { IdToken: options.idTokenTtl ?? 3600, AccessToken: 3600, AuthorizationCode: 60, Interaction: 600, Grant: 3600, Session: 3600 },
-    features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
+    features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: options.endSession ?? true } },
     async findAccount(_ctx, accountId) {
       const claims = accounts.get(accountId);
       if (claims === undefined) return undefined;

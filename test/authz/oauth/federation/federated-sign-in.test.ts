@@ -222,4 +222,19 @@ t.test('logout at the provider: end_session_endpoint with id_token_hint and a re
   );
   t.equal(refused.status, 400, 'a post_logout_redirect_uri that is not registered is refused by the provider');
   t.equal(await providerLogoutUrl(fed.relyingParties, { providerId: 'nope' }), undefined);
+
+  const withoutLogout = await startFederation(t, { idp: { endSession: false } });
+  t.equal(await providerLogoutUrl(withoutLogout.relyingParties, { providerId: 'hospital-sso', idTokenHint: idToken }), undefined, 'a provider without end_session_endpoint: the gateway logout is all there is');
+  await withoutLogout.idp.stop();
+  const down = await startFederation(t);
+  await down.idp.stop();
+  t.equal(await providerLogoutUrl(down.relyingParties, { providerId: 'hospital-sso' }), undefined, 'a provider that is down does not block logout');
+});
+
+t.test('prompt=login is passed on when the app asked for a fresh login', async (t) => {
+  const fed = await startFederation(t);
+  const started = await startFederatedSignIn(fed.relyingParties, fed.signIns, { providerId: 'hospital-sso', interactionId: 'i', browserBinding: randomToken(32), forceLogin: true });
+  t.equal(started.ok && started.redirectTo.searchParams.get('prompt'), 'login');
+  const plain = await fed.start();
+  t.equal(plain.redirectTo.searchParams.get('prompt'), null);
 });
