@@ -8,10 +8,11 @@
  * `secret: true`.
  */
 import { Ajv, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
-import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, type AuditConfig, type ClientConfig, type GatewayConfig, type LoginProtectionConfig, type ServerConfig, type StoreConfig, type UpstreamConfig, type UserConfig } from './types.js';
+import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, type AuditConfig, type ClientConfig, type GatewayConfig, type IdentityProviderConfig, type LoginProtectionConfig, type ServerConfig, type StoreConfig, type UpstreamConfig, type UserConfig } from './types.js';
 import { parseDuration } from './durations.js';
 import { isValidPasswordHash } from './password-hash-format.js';
 import { upstreamAuthSchema, upstreamIdentitySchema, upstreamSectionProblems, upstreamTlsSchema } from './upstream-schema.js';
+import { parseClaimTemplate, sampleClaimTemplate } from './claim-templates.js';
 
 // ---------------------------------------------------------------------------------------
 // Schema vocabulary
@@ -186,6 +187,7 @@ const tokensSchema = {
     refresh_token_ttl: duration(),
     authorization_code_ttl: duration(),
     key_rotation: duration(),
+    launch_ttl: duration(),
   },
 } as const;
 
@@ -225,6 +227,41 @@ const clientSchema = {
     redirect_uris: { type: 'array', items: { type: 'string' }, default: [] },
     jwks: jwksSchema,
     jwks_uri: nonEmptyString,
+    launch_uri: nonEmptyString,
+    // No default: absent reads as false, and a loaded client lists only what was written.
+    creates_launches: { type: 'boolean' },
+  },
+} as const;
+
+export const IDENTITY_PROVIDER_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+
+const identityProviderSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'issuer', 'client_id', 'fhir_user'],
+  properties: {
+    id: nonEmptyString,
+    name: nonEmptyString,
+    issuer: nonEmptyString,
+    client_id: nonEmptyString,
+    client_secret: { ...nonEmptyString, secret: true },
+    token_endpoint_auth_method: { enum: IDENTITY_PROVIDER_AUTH_METHODS, default: 'client_secret_basic' },
+    signing_key_file: nonEmptyString,
+    scope: { type: 'string', default: 'openid' },
+    fhir_user: nonEmptyString,
+    patient: nonEmptyString,
+    resource_scope: { type: 'string' },
+    resource_scope_by_claim: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['claim', 'values'],
+      properties: {
+        claim: nonEmptyString,
+        // Emptiness is checked by the rule below, whose message says what to write.
+        values: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+    allow_http: { type: 'boolean', default: false },
   },
 } as const;
 
@@ -263,6 +300,7 @@ export const configSchema = {
     tokens: tokensSchema,
     clients: { type: 'array', items: clientSchema, default: [] },
     users: { type: 'array', items: userSchema },
+    identity_providers: { type: 'array', items: identityProviderSchema },
     logging: loggingSchema,
     rate_limits: rateLimitsSchema,
     audit: auditSchema,
@@ -385,6 +423,7 @@ export const sectionRules: SectionRules = {
           ...(tokens.authorization_code_ttl > 600 ? [{ path: ['tokens', 'authorization_code_ttl'], message: 'expected at most 10m' }] : []),
         ]),
     ...(tokens.key_rotation === undefined ? [] : atLeastOneSecond(['tokens', 'key_rotation'], tokens.key_rotation)),
+    ...(tokens.launch_ttl === undefined ? [] : atLeastOneSecond(['tokens', 'launch_ttl'], tokens.launch_ttl)),
     ...(tokens.key_rotation !== undefined && tokens.signing_key_file !== undefined
       ? [{ path: ['tokens', 'key_rotation'], message: 'not with signing_key_file (rotate a key file by adding the new key first and sending SIGHUP)' }]
       : []),
@@ -405,6 +444,10 @@ export const sectionRules: SectionRules = {
           ...atLeastOneSecond(['login_protection', 'failure_window'], protection.failure_window),
           ...atLeastOneSecond(['login_protection', 'lockout'], protection.lockout),
         ],
+  identity_providers: (providers) => [
+    ...duplicateIdentityProviderIdProblems(providers ?? []),
+    ...(providers ?? []).flatMap((provider, index) => identityProviderProblems(provider, ['identity_providers', index])),
+  ],
 };
 
 function adminListenerProblems(server: ServerConfig): ConfigProblem[] {
@@ -429,8 +472,10 @@ function auditFhirProblems(fhir: NonNullable<AuditConfig['fhir']>): ConfigProble
 }
 
 /** SMART fhirUser may be one of these types ("Scopes and Launch Context", fhirUser). */
-const FHIR_USER_REFERENCE = /^(Practitioner|PractitionerRole|Patient|RelatedPerson|Person)\/[A-Za-z0-9\-.]{1,64}$/;
+export const FHIR_USER_REFERENCE = /^(Practitioner|PractitionerRole|Patient|RelatedPerson|Person)\/[A-Za-z0-9\-.]{1,64}$/;
 const PATIENT_REFERENCE = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
+/** A FHIR resource id (R4 datatypes, id): what a launch's `patient` or `encounter` and a bare patient context are. */
+export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 function userProblems(user: UserConfig, at: (string | number)[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -463,6 +508,112 @@ function duplicateUsernameProblems(users: UserConfig[]): ConfigProblem[] {
       problems.push({
         path: ['users', index, 'username'],
         message: `duplicate username ${JSON.stringify(user.username)} (already used by users[${firstIndex}])`,
+      });
+    }
+  });
+  return problems;
+}
+
+const IDENTITY_PROVIDER_ID = /^[a-z0-9-]{1,64}$/;
+
+function identityProviderProblems(provider: IdentityProviderConfig, at: (string | number)[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const problem = (key: string | (string | number)[], message: string) =>
+    problems.push({ path: [...at, ...(Array.isArray(key) ? key : [key])], message });
+
+  if (!IDENTITY_PROVIDER_ID.test(provider.id)) {
+    problem('id', `expected 1 to 64 lowercase letters, digits and - (it is a URL path segment) (got ${JSON.stringify(provider.id)})`);
+  }
+  problems.push(...issuerProblems(provider, at));
+
+  const method = provider.token_endpoint_auth_method;
+  if (method !== 'private_key_jwt' && provider.client_secret === undefined) {
+    problem('client_secret', `required when token_endpoint_auth_method is ${method}`);
+  }
+  if (method === 'private_key_jwt' && provider.client_secret !== undefined) {
+    problem('client_secret', 'not allowed when token_endpoint_auth_method is private_key_jwt (the signing key authenticates the gateway)');
+  }
+  if (method === 'private_key_jwt' && provider.signing_key_file === undefined) {
+    problem('signing_key_file', 'required when token_endpoint_auth_method is private_key_jwt');
+  }
+  if (method !== 'private_key_jwt' && provider.signing_key_file !== undefined) {
+    problem('signing_key_file', 'only with token_endpoint_auth_method: private_key_jwt');
+  }
+
+  if (!isScopeList(provider.scope) || !provider.scope.split(' ').includes('openid')) {
+    problem('scope', `expected scope tokens separated by single spaces, including openid (got ${JSON.stringify(provider.scope)})`);
+  }
+  if (!isFhirUserTemplate(provider.fhir_user)) {
+    problem(
+      'fhir_user',
+      `expected a template such as Practitioner/{employee_id} (Practitioner, PractitionerRole, Patient, RelatedPerson or Person), or {fhirUser} for a claim holding the whole reference (got ${JSON.stringify(provider.fhir_user)})`,
+    );
+  }
+  if (provider.patient !== undefined && !isPatientTemplate(provider.patient)) {
+    problem('patient', `expected a template such as {patient_id} or Patient/{patient_id} (got ${JSON.stringify(provider.patient)})`);
+  }
+
+  if (provider.resource_scope === undefined && provider.resource_scope_by_claim === undefined) {
+    problems.push({
+      path: at,
+      message: "resource_scope or resource_scope_by_claim is required: what this provider's people may grant an app must be written down",
+    });
+  }
+  if (provider.resource_scope !== undefined && !isScopeList(provider.resource_scope)) {
+    problem('resource_scope', `expected scope tokens separated by single spaces (got ${JSON.stringify(provider.resource_scope)})`);
+  }
+  if (provider.resource_scope_by_claim !== undefined && Object.keys(provider.resource_scope_by_claim.values).length === 0) {
+    problem(['resource_scope_by_claim', 'values'], 'expected at least one claim value with its scopes, e.g. { clinicians: "user/*.rs" }');
+  }
+  for (const [value, scope] of Object.entries(provider.resource_scope_by_claim?.values ?? {})) {
+    if (!isScopeList(scope)) {
+      problem(['resource_scope_by_claim', 'values', value], `expected scope tokens separated by single spaces (got ${JSON.stringify(scope)})`);
+    }
+  }
+  return problems;
+}
+
+/** OpenID Connect Discovery §2: an https URL without query or fragment; http only when the operator says so. */
+function issuerProblems(provider: IdentityProviderConfig, at: (string | number)[]): ConfigProblem[] {
+  const path = [...at, 'issuer'];
+  const url = URL.canParse(provider.issuer) ? new URL(provider.issuer) : undefined;
+  const shaped = url !== undefined && url.search === '' && url.hash === '' && !provider.issuer.includes('#') && !provider.issuer.includes('?');
+  if (!shaped || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    return [{ path, message: `expected an absolute https URL without query or fragment (got ${JSON.stringify(provider.issuer)})` }];
+  }
+  if (url.protocol === 'http:' && !provider.allow_http) {
+    return [{ path, message: `an http:// issuer needs allow_http: true (for tests and local providers only; use https) (got ${JSON.stringify(provider.issuer)})` }];
+  }
+  return [];
+}
+
+/** `Type/{claim}` for a SMART fhirUser type, or one `{claim}` holding a whole reference. */
+function isFhirUserTemplate(template: string): boolean {
+  const parts = parseClaimTemplate(template);
+  if (!parts) return false;
+  if (parts.length === 1) return true;
+  return FHIR_USER_REFERENCE.test(sampleClaimTemplate(parts, 'x'));
+}
+
+/** A bare id (`{patient_id}`, `p-{mrn}`) or `Patient/{...}`. */
+function isPatientTemplate(template: string): boolean {
+  const parts = parseClaimTemplate(template);
+  if (!parts) return false;
+  const sample = sampleClaimTemplate(parts, 'x');
+  return FHIR_ID.test(sample) || PATIENT_REFERENCE.test(sample);
+}
+
+function duplicateIdentityProviderIdProblems(providers: IdentityProviderConfig[]): ConfigProblem[] {
+  const firstIndexById = new Map<string, number>();
+  const problems: ConfigProblem[] = [];
+  providers.forEach((provider, index) => {
+    const firstIndex = firstIndexById.get(provider.id);
+    if (firstIndex === undefined) {
+      firstIndexById.set(provider.id, index);
+    } else {
+      problems.push({
+        path: ['identity_providers', index, 'id'],
+        message: `duplicate id ${JSON.stringify(provider.id)} (already used by identity_providers[${firstIndex}])`,
       });
     }
   });
@@ -524,6 +675,32 @@ function clientProblems(client: ClientConfig, at: (string | number)[]): ConfigPr
   });
   if (!isScopeList(client.scope)) {
     problems.push({ path: [...at, 'scope'], message: `expected scope tokens separated by single spaces (got ${JSON.stringify(client.scope)})` });
+  }
+  problems.push(...launchProblems(client, at));
+  return problems;
+}
+
+/** SMART EHR launch: where an app is launched, and who may create launches. */
+function launchProblems(client: ClientConfig, at: (string | number)[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (client.launch_uri !== undefined) {
+    const url = URL.canParse(client.launch_uri) ? new URL(client.launch_uri) : undefined;
+    // A query is fine (iss and launch are appended to it); a fragment would swallow them.
+    if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:') || client.launch_uri.includes('#')) {
+      problems.push({ path: [...at, 'launch_uri'], message: `expected an absolute http(s) URL without a fragment (got ${JSON.stringify(client.launch_uri)})` });
+    }
+    if (!REDIRECTING_GRANT_TYPES.some((grantType) => client.grant_types.includes(grantType))) {
+      problems.push({
+        path: [...at, 'launch_uri'],
+        message: 'only for clients with the authorization_code or implicit grant (an EHR launch continues with an authorize request)',
+      });
+    }
+  }
+  if (client.creates_launches === true && client.token_endpoint_auth_method === 'none') {
+    problems.push({
+      path: [...at, 'creates_launches'],
+      message: 'only for confidential clients (POST /oauth/launch authenticates the EHR as the token endpoint does; token_endpoint_auth_method none cannot)',
+    });
   }
   return problems;
 }

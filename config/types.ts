@@ -216,6 +216,11 @@ export interface TokensConfig {
    * Not with signing_key_file (rotate a key file by editing it and sending SIGHUP).
    */
   key_rotation?: number;
+  /**
+   * Seconds an EHR launch value (POST /oauth/launch) may wait for the app's authorize request;
+   * absent -> LAUNCH_TTL_DEFAULT_SECONDS (5 minutes, authz/oauth/records/launches.ts).
+   */
+  launch_ttl?: number;
 }
 
 export interface ClientConfig {
@@ -231,6 +236,16 @@ export interface ClientConfig {
   jwks?: { keys: Record<string, unknown>[] };
   /** ...an absolute http(s) URL the JWK set is fetched from. Never both. */
   jwks_uri?: string;
+  /**
+   * SMART EHR launch: the app's launch URL. An EHR launch sends the browser here with `iss` and
+   * `launch` added. Only for clients with a redirecting grant (authorization_code, implicit).
+   */
+  launch_uri?: string;
+  /**
+   * This client is an EHR: it may create launch contexts for other apps (POST /oauth/launch).
+   * Confidential clients only. Absent -> false.
+   */
+  creates_launches?: boolean;
 }
 
 /** A person who can sign in on the login page or with the password grant. */
@@ -244,6 +259,46 @@ export interface UserConfig {
   patient?: string;
   /** Space-separated resource scopes this user can ever grant to an app. */
   scope: string;
+}
+
+export type IdentityProviderAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** The gateway's claim-to-scope rule: a person whose `claim` holds a key of `values` may grant that key's scopes too. */
+export interface ResourceScopeByClaimConfig {
+  /** Name of an ID token claim holding a string or a list of strings (groups, roles). */
+  claim: string;
+  /** Claim value -> space-separated resource scopes, unioned with `resource_scope`. */
+  values: Record<string, string>;
+}
+
+/**
+ * An external OpenID Connect provider people sign in with (the hospital's Keycloak, Entra ID,
+ * Okta...). The gateway is its relying party; the redirect URI to register at the provider is
+ * `{server.public_url}/oauth/callback/{id}`.
+ */
+export interface IdentityProviderConfig {
+  /** [a-z0-9-]+, unique: the callback path segment and the key of everything about this provider. */
+  id: string;
+  /** The label on the login page's button. */
+  name: string;
+  /** The provider's issuer identifier; `{issuer}/.well-known/openid-configuration` is fetched. */
+  issuer: string;
+  client_id: string;
+  client_secret?: string;
+  token_endpoint_auth_method: IdentityProviderAuthMethod;
+  /** Private JWK (RSA or EC) the gateway signs its client assertions with (private_key_jwt). */
+  signing_key_file?: string;
+  /** Space-separated scopes asked of the provider; always includes openid. */
+  scope: string;
+  /** Template over the verified ID token claims giving the SMART fhirUser: `Practitioner/{employee_id}`, `{fhirUser}`. */
+  fhir_user: string;
+  /** Optional template giving a person's fixed patient: `{patient_id}` or `Patient/{patient_id}`. */
+  patient?: string;
+  /** Space-separated resource scopes every person from this provider may grant an app. */
+  resource_scope?: string;
+  resource_scope_by_claim?: ResourceScopeByClaimConfig;
+  /** http:// issuers are refused unless this is true (tests, local providers). */
+  allow_http: boolean;
 }
 
 export interface LoggingConfig {
@@ -260,6 +315,8 @@ export interface GatewayConfig {
   clients: ClientConfig[];
   /** Absent when the file lists none: then nobody can sign in. */
   users?: UserConfig[];
+  /** External OpenID Connect providers people may sign in with; absent when the file lists none. */
+  identity_providers?: IdentityProviderConfig[];
   logging: LoggingConfig;
   rate_limits: RateLimitsConfig;
   audit: AuditConfig;

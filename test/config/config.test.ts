@@ -113,7 +113,7 @@ t.test('unknown keys', async (t) => {
   - {client_id: c, client_secret: x, scope: s, redirect_uri: "https://c/cb"}
 `;
   t.same(problemsOf(threeClients), [
-    'gateway.yaml: clients[2].redirect_uri: unknown key (allowed: client_id, client_name, client_secret, token_endpoint_auth_method, grant_types, scope, redirect_uris, jwks, jwks_uri)',
+    'gateway.yaml: clients[2].redirect_uri: unknown key (allowed: client_id, client_name, client_secret, token_endpoint_auth_method, grant_types, scope, redirect_uris, jwks, jwks_uri, launch_uri, creates_launches)',
   ]);
   const proto = problemsOf(withExtra('__proto__: {polluted: true}\n'));
   t.equal(proto.length, 1);

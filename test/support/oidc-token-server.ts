@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
@@ -95,30 +95,46 @@ export async function startTokenServer(t: Test, options: TokenServerOptions): Pr
   // oidc-provider warns about non-https issuers and its runtime; a test does not care.
   provider.on('server_error', () => undefined);
 
-  const callback = provider.callback();
+  // The provider reads request bodies itself, so the body is recorded on a hop in front of it:
+  // this server records, then forwards the request unchanged to the provider's own listener.
+  const inner = createServer(provider.callback());
+  await new Promise<void>((resolve) => inner.listen(0, '127.0.0.1', resolve));
+  const innerPort = (inner.address() as AddressInfo).port;
   server.on('request', (req, res) => {
-    if (req.method === 'POST' && req.url === '/token') {
-      tokenRequests++;
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => bodies.push(Buffer.concat(chunks).toString('utf8')));
-      if (failure !== undefined) {
-        res.writeHead(failure.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(failure.body));
-        return;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const isToken = req.method === 'POST' && req.url === '/token';
+      if (isToken) {
+        tokenRequests++;
+        bodies.push(body.toString('utf8'));
+        if (failure !== undefined) {
+          res.writeHead(failure.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(failure.body));
+          return;
+        }
       }
-      res.on('finish', () => {
-        if (res.statusCode === 200) tokensIssued++;
+      const forwarded = httpRequest({ host: '127.0.0.1', port: innerPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        if (isToken && answer.statusCode === 200) tokensIssued++;
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
       });
-    }
-    callback(req, res);
+      forwarded.on('error', () => res.destroy());
+      forwarded.end(body);
+    });
   });
 
   const close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+    Promise.all(
+      [server, inner].map(
+        (listener) =>
+          new Promise<void>((resolve) => {
+            listener.closeAllConnections();
+            listener.close(() => resolve());
+          }),
+      ),
+    ).then(() => undefined);
   t.teardown(close);
 
   return {
