@@ -65,7 +65,7 @@
  */
 import { analyzeSearchReach, classifyRequest, formParameters, headerValue, type ClassifiedRequest, type FhirRequestFacts } from './fhir-request.js';
 import { confineSearchToPatient, isPatientDataType, jsonPatchCompartmentProblem, R4_RESOURCE_TYPES, resourceInPatientCompartment } from './patient-compartment.js';
-import { coverage, formatScope, tokenGrants, type Grants, type Permission } from './scopes.js';
+import { coverage, formatScope, honouredScopes, type HonouredScopes, type Permission } from './scopes.js';
 import type { ScopeClaims } from './token-claims.js';
 
 export interface ResourceCheck {
@@ -211,9 +211,9 @@ function deny(status: AccessDenied['status'], reason: string, extra: Omit<Access
   return { allow: false, status, reason, ...extra };
 }
 
-function denyForScope(grants: Grants, what: string, requirement: Requirement): AccessDenied {
-  const neededScope = formatScope(grants.context, requirement.resourceType, requirement.permissions);
-  const notes = grants.notes.length > 0 ? ` (${grants.notes.join('; ')})` : '';
+function denyForScope(honoured: HonouredScopes, what: string, requirement: Requirement): AccessDenied {
+  const neededScope = formatScope(honoured.context, requirement.resourceType, requirement.permissions);
+  const notes = honoured.notes.length > 0 ? ` (${honoured.notes.join('; ')})` : '';
   return deny(403, `${what} needs scope ${neededScope}${notes}`, { neededScope });
 }
 
@@ -243,11 +243,11 @@ interface ReachOutcome {
 }
 
 /** The candidate types of an untyped _include that the token can read without a granular restriction. */
-function readableCandidates(grants: Grants, candidates: readonly string[]): { types: string[]; confined: boolean } {
+function readableCandidates(honoured: HonouredScopes, candidates: readonly string[]): { types: string[]; confined: boolean } {
   const types: string[] = [];
   let confined = false;
   for (const type of candidates) {
-    const granted = coverage(grants, type, ['r'], new URLSearchParams());
+    const granted = coverage(honoured, type, ['r'], new URLSearchParams());
     if (granted === undefined || granted.granular.length > 0) continue;
     types.push(type);
     if (granted.confinedTo !== undefined && isPatientDataType(type)) confined = true;
@@ -265,7 +265,7 @@ function describeCandidates(candidates: readonly string[]): string {
  * patient-confined scope cannot justify searching through another type on behalf of an
  * unconfined search (it would reveal other patients' data as match criteria).
  */
-function checkReach(grants: Grants, params: URLSearchParams, mainConfined: boolean, options: DecisionOptions): ReachOutcome | AccessDenied {
+function checkReach(honoured: HonouredScopes, params: URLSearchParams, mainConfined: boolean, options: DecisionOptions): ReachOutcome | AccessDenied {
   const analysis = analyzeSearchReach(params);
   if ('error' in analysis) return deny(400, analysis.error);
   let returnsConfined = false;
@@ -278,23 +278,23 @@ function checkReach(grants: Grants, params: URLSearchParams, mainConfined: boole
   for (const [reaches, permission] of checks) {
     for (const reach of reaches) {
       const requirement: Requirement = { resourceType: reach.resourceType, permissions: [permission] };
-      const granted = coverage(grants, reach.resourceType, [permission], new URLSearchParams());
+      const granted = coverage(honoured, reach.resourceType, [permission], new URLSearchParams());
       const unrestricted = granted !== undefined && granted.granular.length === 0;
       if (!unrestricted && reach.candidates !== undefined) {
         // An untyped _include: fine if some type it may return is readable and the rest is withheld.
-        const readable = readableCandidates(grants, reach.candidates);
+        const readable = readableCandidates(honoured, reach.candidates);
         const what = `parameter ${reach.via} (reaches ${describeCandidates(reach.candidates)})`;
-        if (readable.types.length === 0) return denyForScope(grants, `${what}, none of which this token can read,`, requirement);
-        if (!options.filterIncludes) return denyForScope(grants, what, requirement);
+        if (readable.types.length === 0) return denyForScope(honoured, `${what}, none of which this token can read,`, requirement);
+        if (!options.filterIncludes) return denyForScope(honoured, what, requirement);
         filtered = true;
         for (const type of readable.types) returnedTypes.add(type);
         if (readable.confined) returnsConfined = true;
         continue;
       }
       const what = `parameter ${reach.via} (reaches ${reach.resourceType === '*' ? 'any resource type' : reach.resourceType})`;
-      if (!unrestricted) return denyForScope(grants, what, requirement);
+      if (!unrestricted) return denyForScope(honoured, what, requirement);
       const confined = granted.confinedTo !== undefined && (reach.resourceType === '*' || isPatientDataType(reach.resourceType));
-      if (confined && permission === 's' && !mainConfined) return denyForScope({ ...grants, context: 'user' }, what, requirement);
+      if (confined && permission === 's' && !mainConfined) return denyForScope({ ...honoured, context: 'user' }, what, requirement);
       if (confined) returnsConfined = true;
       if (permission === 'r') returnedTypes.add(reach.resourceType);
     }
@@ -439,25 +439,25 @@ function applyGranular(request: ClassifiedRequest, decision: AccessAllowed, gran
 // ---------------------------------------------------------------------------------------------
 // One interaction
 
-function decideInteraction(request: ClassifiedRequest, facts: FhirRequestFacts, grants: Grants, options: DecisionOptions): AccessDecision {
+function decideInteraction(request: ClassifiedRequest, facts: FhirRequestFacts, honoured: HonouredScopes, options: DecisionOptions): AccessDecision {
   const params = effectiveParams(request, facts);
   if (typeof params === 'object' && 'error' in params) return deny(400, params.error);
   const known = params === 'needs-body' ? facts.query : params;
   const requirement = requirementFor(request);
-  const granted = coverage(grants, requirement.resourceType, requirement.permissions, known);
-  if (granted === undefined) return denyForScope(grants, describe(request), requirement);
+  const granted = coverage(honoured, requirement.resourceType, requirement.permissions, known);
+  if (granted === undefined) return denyForScope(honoured, describe(request), requirement);
 
   const patientData = requirement.resourceType === '*' || isPatientDataType(requirement.resourceType);
   const confinedTo = patientData ? granted.confinedTo : undefined;
   // Every interaction, not only searches: a server that honours _include on a read must not
   // become a way around the scope check.
-  const reach = checkReach(grants, known, confinedTo !== undefined, options);
+  const reach = checkReach(honoured, known, confinedTo !== undefined, options);
   if ('allow' in reach) return reach;
 
   let decision: AccessDecision = confinedTo !== undefined ? decideForPatient(request, facts, known, confinedTo) : allow(`${describe(request)} granted`);
   if (!decision.allow) return decision;
-  if (reach.returnsConfined && grants.patient !== undefined) {
-    decision = { ...decision, checkResponse: { ...decision.checkResponse, compartmentPatient: grants.patient } };
+  if (reach.returnsConfined && honoured.patient !== undefined) {
+    decision = { ...decision, checkResponse: { ...decision.checkResponse, compartmentPatient: honoured.patient } };
   }
   decision = applyGranular(request, decision, granted.granular);
   if (decision.allow && params === 'needs-body') decision = { ...decision, needsBody: true };
@@ -571,5 +571,5 @@ export function decideClassified(request: ReturnType<typeof classifyRequest>, fa
   if ('error' in request) return deny(request.status, request.error);
   if (request.interaction === 'capabilities' || request.interaction === 'well-known') return allow('public endpoint');
   if (request.interaction === 'batch' || request.interaction === 'transaction') return decideBundle(facts, claims);
-  return decideInteraction(request, facts, tokenGrants(tokenScopeFacts(claims)), options);
+  return decideInteraction(request, facts, honouredScopes(tokenScopeFacts(claims)), options);
 }

@@ -161,7 +161,7 @@ export function isScopeSubset(requested: string, allowed: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // What a token's scopes grant (used by the access decision)
 
-export interface Grants {
+export interface HonouredScopes {
   /**
    * Scopes honoured for this token: system/ only without a user or patient (SMART reserves them
    * for client-credentials tokens), patient/ only with a patient in context.
@@ -188,7 +188,7 @@ function parseTokenScopes(scope: string): ResourceScope[] {
   return scopes;
 }
 
-export function tokenGrants(token: ScopeClaims): Grants {
+export function honouredScopes(token: ScopeClaims): HonouredScopes {
   const all = parseTokenScopes(token.scope);
   const patient = token.patient !== undefined && token.patient !== '' ? token.patient : undefined;
   const hasUser = token.fhirUser !== undefined && token.fhirUser !== '';
@@ -228,9 +228,9 @@ function scopeCost(scope: ResourceScope, params: URLSearchParams): number {
   return (scope.context === 'patient' ? 2 : 0) + (restricted ? 1 : 0);
 }
 
-function bestScope(grants: Grants, resourceType: string, permission: Permission, params: URLSearchParams): ResourceScope | undefined {
+function bestScope(honoured: HonouredScopes, resourceType: string, permission: Permission, params: URLSearchParams): ResourceScope | undefined {
   let best: ResourceScope | undefined;
-  for (const scope of grants.scopes) {
+  for (const scope of honoured.scopes) {
     if (!scope.permissions.has(permission)) continue;
     if (scope.resourceType !== '*' && scope.resourceType !== resourceType) continue;
     if (best === undefined || scopeCost(scope, params) < scopeCost(best, params)) best = scope;
@@ -243,12 +243,12 @@ function bestScope(grants: Grants, resourceType: string, permission: Permission,
  * request carrying `params`, each permission by its least restrictive scope; undefined when any
  * permission is not granted at all.
  */
-export function coverage(grants: Grants, resourceType: string, permissions: readonly Permission[], params: URLSearchParams): Coverage | undefined {
+export function coverage(honoured: HonouredScopes, resourceType: string, permissions: readonly Permission[], params: URLSearchParams): Coverage | undefined {
   const result: Coverage = { granular: [] };
   for (const permission of permissions) {
-    const scope = bestScope(grants, resourceType, permission, params);
+    const scope = bestScope(honoured, resourceType, permission, params);
     if (scope === undefined) return undefined;
-    if (scope.context === 'patient') result.confinedTo = grants.patient;
+    if (scope.context === 'patient') result.confinedTo = honoured.patient;
     const query = scope.query;
     if (query && !queryContains(params, query) && !result.granular.some((known) => known.toString() === query.toString())) {
       result.granular.push(query);

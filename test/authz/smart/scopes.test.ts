@@ -1,5 +1,5 @@
 import t from 'tap';
-import { coverage, formatScope, isScopeSubset, parseScope, parseScopes, ScopeSyntaxError, tokenGrants, type ResourceScope } from '../../../authz/smart/scopes.js';
+import { coverage, formatScope, isScopeSubset, parseScope, parseScopes, ScopeSyntaxError, honouredScopes, type ResourceScope } from '../../../authz/smart/scopes.js';
 
 function resource(raw: string): ResourceScope {
   const parsed = parseScope(raw);
@@ -109,35 +109,35 @@ t.test('isScopeSubset', async (t) => {
   t.throws(() => isScopeSubset('patient/Observation.sr', 'patient/*.rs'), ScopeSyntaxError, 'malformed requested scope');
 });
 
-t.test('tokenGrants honours scopes by token kind', async (t) => {
-  const backend = tokenGrants({ scope: 'system/*.rs patient/Patient.r user/Observation.r openid' });
+t.test('honouredScopes honours scopes by token kind', async (t) => {
+  const backend = honouredScopes({ scope: 'system/*.rs patient/Patient.r user/Observation.r openid' });
   t.same(backend.scopes.map((s) => s.raw), ['system/*.rs', 'user/Observation.r'], 'patient/ needs a patient in context');
   t.equal(backend.context, 'user');
   t.match(backend.notes, [/patient/]);
 
-  const userToken = tokenGrants({ scope: 'system/*.rs user/Patient.rs', fhirUser: 'Practitioner/1' });
+  const userToken = honouredScopes({ scope: 'system/*.rs user/Patient.rs', fhirUser: 'Practitioner/1' });
   t.same(userToken.scopes.map((s) => s.raw), ['user/Patient.rs'], 'system/ is for backend tokens only');
   t.match(userToken.notes, [/system/]);
 
-  const patientToken = tokenGrants({ scope: 'patient/*.rs system/*.rs launch/patient', patient: '123' });
+  const patientToken = honouredScopes({ scope: 'patient/*.rs system/*.rs launch/patient', patient: '123' });
   t.same(patientToken.scopes.map((s) => s.raw), ['patient/*.rs']);
   t.equal(patientToken.patient, '123');
   t.equal(patientToken.context, 'patient');
 
-  t.same(tokenGrants({ scope: 'patient/Observation.sr system/Patient.rs' }).scopes.map((s) => s.raw), ['system/Patient.rs'], 'a malformed scope is skipped');
-  t.equal(tokenGrants({ scope: '' }).context, 'system', 'no scopes, no user: backend');
-  t.equal(tokenGrants({ scope: '', fhirUser: 'Practitioner/1' }).context, 'user');
+  t.same(honouredScopes({ scope: 'patient/Observation.sr system/Patient.rs' }).scopes.map((s) => s.raw), ['system/Patient.rs'], 'a malformed scope is skipped');
+  t.equal(honouredScopes({ scope: '' }).context, 'system', 'no scopes, no user: backend');
+  t.equal(honouredScopes({ scope: '', fhirUser: 'Practitioner/1' }).context, 'user');
 });
 
 t.test('coverage picks the least restrictive scope per permission', async (t) => {
   const none = new URLSearchParams();
-  const grants = tokenGrants({ scope: 'patient/Observation.rs user/Observation.r user/Condition.rs?category=problem-list-item', patient: '123', fhirUser: 'Patient/123' });
-  t.same(coverage(grants, 'Observation', ['r'], none), { granular: [] }, 'user/ read is unconfined');
-  t.same(coverage(grants, 'Observation', ['s'], none), { confinedTo: '123', granular: [] }, 'search only through patient/');
-  t.same(coverage(grants, 'Observation', ['c'], none), undefined, 'not granted');
-  const granular = coverage(grants, 'Condition', ['r', 's'], none);
+  const honoured = honouredScopes({ scope: 'patient/Observation.rs user/Observation.r user/Condition.rs?category=problem-list-item', patient: '123', fhirUser: 'Patient/123' });
+  t.same(coverage(honoured, 'Observation', ['r'], none), { granular: [] }, 'user/ read is unconfined');
+  t.same(coverage(honoured, 'Observation', ['s'], none), { confinedTo: '123', granular: [] }, 'search only through patient/');
+  t.same(coverage(honoured, 'Observation', ['c'], none), undefined, 'not granted');
+  const granular = coverage(honoured, 'Condition', ['r', 's'], none);
   t.same(granular?.granular.map(String), ['category=problem-list-item'], 'restriction listed once');
-  t.same(coverage(grants, 'Condition', ['s'], new URLSearchParams('category=problem-list-item&code=x')), { granular: [] }, 'restriction already stated');
-  t.same(coverage(grants, '*', ['r'], none), undefined, "a typed scope does not grant '*'");
-  t.same(coverage(tokenGrants({ scope: 'system/*.cruds' }), '*', ['c', 'd'], none), { granular: [] });
+  t.same(coverage(honoured, 'Condition', ['s'], new URLSearchParams('category=problem-list-item&code=x')), { granular: [] }, 'restriction already stated');
+  t.same(coverage(honoured, '*', ['r'], none), undefined, "a typed scope does not grant '*'");
+  t.same(coverage(honouredScopes({ scope: 'system/*.cruds' }), '*', ['c', 'd'], none), { granular: [] });
 });
