@@ -11,12 +11,13 @@ export interface ServerChild {
   stop(): Promise<void>;
 }
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The repository root, from dist/bench/children.js (the bench runs compiled). */
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Spawns `node --expose-gc --import tsx bench/servers/<script>.ts ...args` and waits for its ready line. */
+/** Spawns `node --expose-gc dist/bench/servers/<script>.js ...args` (compiled, as production runs) and waits for its ready line. */
 export async function startChild(name: string, script: string, args: string[] = [], readyTimeoutMs = 30_000): Promise<ServerChild> {
   const extra = process.env.BENCH_CHILD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const proc = spawn(process.execPath, ['--expose-gc', ...extra, '--import', 'tsx', `bench/servers/${script}.ts`, ...args], {
+  const proc = spawn(process.execPath, ['--expose-gc', ...extra, `dist/bench/servers/${script}.js`, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     env: { ...process.env, NODE_ENV: 'production' },

@@ -2,7 +2,12 @@
 import { cpus, platform, release, totalmem } from 'node:os';
 import type { RoundResult } from './load.js';
 
-export type RowId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'token';
+export type RowId = 'a' | 'b' | 'b2' | 'c' | 'c2' | 'd' | 'e' | 'e2' | 'f' | 'f2' | 'token';
+
+/** Each row's ratio is to the bare proxy doing the same request: a search to (b2), everything else to (b). */
+export function baselineOf(id: RowId): RowId {
+  return id === 'c2' || id === 'e2' || id === 'f2' ? 'b2' : 'b';
+}
 
 export interface RoundRecord extends RoundResult {
   round: number;
@@ -20,7 +25,7 @@ export interface RowReport {
   skipped?: string;
   rounds: RoundRecord[];
   median?: { rps: number; p50: number; p99: number; redisCmdsPerRequest?: number; serverCpuUsPerRequest?: number; non2xx: number; errors: number };
-  /** Median over rounds of (this row's req/s / (b)'s req/s in the same round). */
+  /** Median over rounds of (this row's req/s / its baseline's req/s in the same round): (b), or (b2) for searches. */
   ratioToB?: number;
 }
 
@@ -57,8 +62,8 @@ export function median(xs: number[]): number {
 }
 
 export function summarize(rows: RowReport[]): void {
-  const b = rows.find((r) => r.id === 'b');
   for (const row of rows) {
+    const b = rows.find((r) => r.id === baselineOf(row.id));
     if (row.rounds.length === 0) continue;
     const pick = (f: (r: RoundRecord) => number | undefined) => {
       const vals = row.rounds.map(f).filter((x): x is number => x !== undefined);
@@ -75,7 +80,7 @@ export function summarize(rows: RowReport[]): void {
       non2xx: row.rounds.reduce((s, r) => s + r.non2xx, 0),
       errors: row.rounds.reduce((s, r) => s + r.errors, 0),
     };
-    if (b && row.unit === 'req/s' && b.rounds.length) {
+    if (b && b !== row && row.unit === 'req/s' && b.rounds.length) {
       const ratios = row.rounds
         .map((r) => {
           const base = b.rounds.find((x) => x.round === r.round);
@@ -87,13 +92,13 @@ export function summarize(rows: RowReport[]): void {
   }
 }
 
-export function evaluateTargets(rows: RowReport[], rss: RssReport): Target[] {
+export function evaluateTargets(rows: RowReport[], rss: RssReport, trips: { withLimit: number | undefined; withoutLimit: number | undefined }): Target[] {
   const get = (id: RowId) => rows.find((r) => r.id === id);
-  const ratio = (id: RowId, min: number): Target => {
+  const ratio = (id: RowId, min: number, what: string): Target => {
     const r = get(id)?.ratioToB;
-    return { name: `(${id})/(b) req/s`, target: `>= ${min.toFixed(1)}`, value: r === undefined ? 'n/a' : r.toFixed(2), pass: r === undefined ? null : r >= min };
+    return { name: `(${id})/(${baselineOf(id)}) req/s, ${what}`, target: `>= ${min.toFixed(1)}`, value: r === undefined ? 'n/a' : r.toFixed(2), pass: r === undefined ? null : r >= min };
   };
-  const targets = [ratio('c', 1.0), ratio('d', 0.6), ratio('e', 1.1)];
+  const targets = [ratio('c', 1.0, 'read'), ratio('c2', 0.8, 'search'), ratio('d', 0.6, 'read'), ratio('e', 1.1, 'read')];
   const c = get('c')?.median;
   const b = get('b')?.median;
   const p99Diff = c && b ? c.p99 - b.p99 : undefined;
@@ -112,6 +117,13 @@ export function evaluateTargets(rows: RowReport[], rss: RssReport): Target[] {
     value: change === undefined ? 'n/a' : `${change >= 0 ? '+' : ''}${change.toFixed(1)} %`,
     pass: change === undefined ? null : Math.abs(change) <= 10,
   });
+  const trip = (name: string, value: number | undefined, max: number): Target => ({
+    name,
+    target: `<= ${max}`,
+    value: value === undefined ? 'n/a' : value.toFixed(2),
+    pass: value === undefined ? null : value <= max,
+  });
+  targets.push(trip('Redis round trips, per-client limit', trips.withLimit, 1), trip('Redis round trips, no per-client limit', trips.withoutLimit, 0));
   return targets;
 }
 
@@ -147,7 +159,7 @@ export function renderTable(rows: RowReport[], rss: RssReport, targets: Target[]
       ]),
     );
   }
-  lines.push('* tokens/s for the token endpoint row; x (b) = this row / (b), median of the per-round ratios');
+  lines.push('* tokens/s for the token endpoint row; x (b) = this row / the bare proxy doing the same request ((b) for reads, (b2) for searches), median of the per-round ratios');
   lines.push('');
   if (rss.skipped) {
     lines.push(`RSS: skipped: ${rss.skipped}`);
@@ -162,7 +174,7 @@ export function renderTable(rows: RowReport[], rss: RssReport, targets: Target[]
   lines.push('Targets (same run):');
   for (const t of targets) {
     const verdict = t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL';
-    lines.push(`  ${verdict}  ${pad(t.name, 34)} ${pad(t.target, 18)} measured ${t.value}`);
+    lines.push(`  ${verdict}  ${pad(t.name, 42)} ${pad(t.target, 18)} measured ${t.value}`);
   }
   if (notes.length) {
     lines.push('');

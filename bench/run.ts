@@ -1,15 +1,18 @@
 /**
  * `npm run bench`: the gateway against a bare http-proxy, on one machine, in one run, with the
- * rows measured in alternating rounds (a,b,c,d,e,token, a,b,c,...) so that machine drift hits
- * every row alike. Each server under test runs in its own child process; autocannon runs here.
+ * rows measured in alternating rounds (a,b,b2,c,c2,... a,b,...) so that machine drift hits every
+ * row alike. Each server under test runs in its own child process (compiled JavaScript, as
+ * production runs); autocannon runs here.
  *
- * Environment knobs (defaults give a run of about 2.5 minutes on 2 cores):
+ * Environment knobs (defaults give a run of about 4 minutes on 2 cores):
  *   BENCH_ROUNDS=3  BENCH_WARMUP=1  BENCH_SECONDS=4  BENCH_CONNECTIONS=50
  *   BENCH_TOKENS=10000  BENCH_RSS_SECONDS=10 (the second RSS run is twice as long)
- *   BENCH_GATEWAY_LOG=warn | info-devnull    BENCH_ROWS=a,b,c,d,e,token (subset)
+ *   BENCH_GATEWAY_LOG=info-devnull (the default an operator gets) | warn
+ *   BENCH_ROWS=a,b,b2,c,c2,d,e,f,f2,token,rss (subset)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../config/loader.js';
 import { startChild, type ServerChild } from './children.js';
 import { runLoad, type LoadSpec } from './load.js';
 import { diffCalls, monitorDuring, perRequest, RedisStats, type MonitorCount } from './redis-stats.js';
@@ -25,12 +28,17 @@ const SECONDS = Math.min(60, env('BENCH_SECONDS', 4));
 const CONNECTIONS = Math.min(500, env('BENCH_CONNECTIONS', 50));
 const TOKENS = Math.min(20_000, env('BENCH_TOKENS', 10_000));
 const RSS_SECONDS = Math.min(120, env('BENCH_RSS_SECONDS', 10));
-const GATEWAY_LOG = process.env.BENCH_GATEWAY_LOG === 'info-devnull' ? 'info-devnull' : 'warn';
-const ONLY = new Set((process.env.BENCH_ROWS ?? 'a,b,c,d,e,f,token,rss').split(',').map((s) => s.trim()));
+const GATEWAY_LOG = process.env.BENCH_GATEWAY_LOG === 'warn' ? 'warn' : 'info-devnull';
+const ONLY = new Set((process.env.BENCH_ROWS ?? 'a,b,b2,c,c2,d,e,f,f2,token,rss').split(',').map((s) => s.trim()));
 /** Whole-run watchdog: nothing below may keep the bench alive longer than this. */
 const WATCHDOG_MS = 8 * 60_000;
 
-const FHIR_PATH = '/Patient?name=smith&_count=10';
+/** A single-resource read (streamed) and a search (its Bundle rewritten, its paging link signed). */
+const READ_PATH = '/Patient/example';
+const SEARCH_PATH = '/Patient?name=smith&_count=10';
+/** The forwarder an operator gets without `upstream.forwarder`, and the one the (f) rows compare it with. */
+const DEFAULT_FORWARDER = parseConfig(JSON.stringify({ server: { public_url: 'http://x' }, upstream: { url: 'http://x' } }), 'defaults', {}).upstream.forwarder;
+const OTHER_FORWARDER = DEFAULT_FORWARDER === 'undici' ? 'http-proxy' : 'undici';
 const CLIENT_ID = 'bench-backend';
 const CLIENT_SECRET = 'bench-secret-0123456789abcdef';
 
@@ -74,7 +82,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const notes: string[] = [];
   notes.push(
-    `gateway logging: level ${GATEWAY_LOG === 'warn' ? "'warn' (no request log lines)" : "'info' written to /dev/null (request log on)"}; ` +
+    `gateway logging: ${GATEWAY_LOG === 'warn' ? "level 'warn' (no request log lines), audit log on" : "request log at 'info' and audit log on, both written to /dev/null (the defaults an operator gets)"}; ` +
       `${CONNECTIONS} connections; ${ROUNDS} alternating rounds of ${WARMUP}s warm-up + ${SECONDS}s measured; medians over rounds shown`,
   );
 
@@ -99,19 +107,27 @@ async function main(): Promise<void> {
   children.push(upstream);
   const upstreamBase = `${upstream.url}/fhir`;
   const gwArgs = ['--upstream', upstreamBase, '--log', GATEWAY_LOG];
-  const [bare, gwRedis, gwMemory, gwProbe, gwUndici] = await Promise.all([
+  const wantRedisGateway = redis && ['c', 'c2', 'd', 'token', 'rss'].some((r) => ONLY.has(r));
+  const [bare, gwRedis, gwMemory, gwProbe, gwOther, gwNoLimit] = await Promise.all([
     // (b) is the baseline every ratio needs: always started.
     tryStart('bare-proxy', 'bare-proxy', ['--upstream', upstreamBase]),
-    redis && ['c', 'd', 'token', 'rss'].some((r) => ONLY.has(r))
-      ? tryStart('gateway-redis', 'gateway', [...gwArgs, '--redis', redis.url])
-      : Promise.resolve(redisProblem ?? 'not selected'),
-    ONLY.has('e') ? tryStart('gateway-memory', 'gateway', gwArgs) : Promise.resolve('not selected'),
+    wantRedisGateway ? tryStart('gateway-redis', 'gateway', [...gwArgs, '--redis', redis!.url]) : Promise.resolve(redisProblem ?? 'not selected'),
+    ['e', 'e2'].some((r) => ONLY.has(r)) ? tryStart('gateway-memory', 'gateway', gwArgs) : Promise.resolve('not selected'),
     // Rate-limit probe: same gateway, a limit of 1 request/min, to see whether startGateway enforces it.
     ['c', 'd', 'e'].some((r) => ONLY.has(r)) ? tryStart('gateway-probe', 'gateway', [...gwArgs, '--per-client', '1/min', '--burst', '0']) : Promise.resolve('not selected'),
-    // (f): as (e) with the undici forwarder, to compare the two forwarders in one run.
-    ONLY.has('f') ? tryStart('gateway-undici', 'gateway', [...gwArgs, '--forwarder', 'undici']) : Promise.resolve('not selected'),
+    // (f), (f2): as (e), (e2) with the other forwarder, to compare the two in one run.
+    ['f', 'f2'].some((r) => ONLY.has(r)) ? tryStart('gateway-other-forwarder', 'gateway', [...gwArgs, '--forwarder', OTHER_FORWARDER]) : Promise.resolve('not selected'),
+    // Without a per-client limit a proxied request needs no store round trip at all: counted with MONITOR.
+    wantRedisGateway ? tryStart('gateway-redis-no-limit', 'gateway', [...gwArgs, '--redis', redis!.url, '--per-client', 'none']) : Promise.resolve('not selected'),
   ]);
-  for (const [name, c] of [['bare-proxy', bare], ['gateway-redis', gwRedis], ['gateway-memory', gwMemory], ['gateway-probe', gwProbe]] as const) {
+  for (const [name, c] of [
+    ['bare-proxy', bare],
+    ['gateway-redis', gwRedis],
+    ['gateway-memory', gwMemory],
+    ['gateway-probe', gwProbe],
+    ['gateway-other-forwarder', gwOther],
+    ['gateway-redis-no-limit', gwNoLimit],
+  ] as const) {
     if (typeof c === 'string' && c !== 'not selected') log(`${name} unavailable: ${c.split('\n')[0]}`);
   }
   log(`servers up after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
@@ -128,7 +144,8 @@ async function main(): Promise<void> {
     log(`minted ${tokens.length} tokens in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
   if (typeof gwMemory !== 'string') memoryToken = primary === gwMemory ? tokens[0] : (await gwMemory.request<string[]>('mint', { count: 1 }))[0];
-  const undiciToken = typeof gwUndici !== 'string' ? (await gwUndici.request<string[]>('mint', { count: 1 }))[0] : undefined;
+  const otherToken = typeof gwOther !== 'string' ? (await gwOther.request<string[]>('mint', { count: 1 }))[0] : undefined;
+  const noLimitToken = typeof gwNoLimit !== 'string' ? (await gwNoLimit.request<string[]>('mint', { count: 1 }))[0] : undefined;
   const rotateTokens = () => ({ authorization: `Bearer ${tokens[rot++ % tokens.length]}` });
 
   // --- Rate limit enforced? ---
@@ -136,7 +153,7 @@ async function main(): Promise<void> {
   if (typeof gwProbe !== 'string') {
     const [probeToken] = await gwProbe.request<string[]>('mint', { count: 1 });
     const codes: number[] = [];
-    for (let i = 0; i < 3; i++) codes.push(await status(gwProbe.url + FHIR_PATH, { headers: { authorization: `Bearer ${probeToken}` } }));
+    for (let i = 0; i < 3; i++) codes.push(await status(gwProbe.url + READ_PATH, { headers: { authorization: `Bearer ${probeToken}` } }));
     rateLimit = codes.includes(429) ? 'enforced' : codes.every((c) => c === 200) ? 'not yet enforced (no 429 from a 1/min limit)' : `unclear (probe statuses ${codes.join(',')})`;
     await gwProbe.stop();
     children.splice(children.indexOf(gwProbe), 1);
@@ -161,29 +178,22 @@ async function main(): Promise<void> {
       redisCounted,
     };
   };
+  const at = (server: ServerChild | string, path: string, token?: string): NonNullable<RowDef['spec']> => ({
+    url: typeof server === 'string' ? '' : server.url,
+    path,
+    ...(token !== undefined ? { headers: { authorization: `Bearer ${token}` } } : {}),
+  });
   const rows: RowDef[] = [
-    row('a', 'direct upstream (node:http, ~1 KB Bundle)', upstream, { url: upstreamBase, path: '/fhir' + FHIR_PATH }),
-    row('b', 'bare http-proxy, keep-alive, no auth (baseline)', bare, { url: typeof bare === 'string' ? '' : bare.url, path: '/fhir' + FHIR_PATH }),
-    row('c', 'gateway, Redis store, all checks, 1 token', gwRedis, {
-      url: typeof gwRedis === 'string' ? '' : gwRedis.url,
-      path: FHIR_PATH,
-      headers: { authorization: `Bearer ${tokens[0]}` },
-    }, true),
-    row('d', `gateway, Redis store, ${TOKENS} distinct tokens rotating`, gwRedis, {
-      url: typeof gwRedis === 'string' ? '' : gwRedis.url,
-      path: FHIR_PATH,
-      rotate: rotateTokens,
-    }, true),
-    row('e', 'gateway, embedded store, all checks, 1 token', gwMemory, {
-      url: typeof gwMemory === 'string' ? '' : gwMemory.url,
-      path: FHIR_PATH,
-      headers: { authorization: `Bearer ${memoryToken}` },
-    }),
-    row('f', 'as (e), forwarding with undici instead of http-proxy', gwUndici, {
-      url: typeof gwUndici === 'string' ? '' : gwUndici.url,
-      path: FHIR_PATH,
-      headers: { authorization: `Bearer ${undiciToken}` },
-    }),
+    row('a', 'direct upstream (node:http), read of a ~1 KB Patient', upstream, { url: upstreamBase, path: '/fhir' + READ_PATH }),
+    row('b', 'bare http-proxy, keep-alive, no auth, read (baseline)', bare, at(bare, READ_PATH)),
+    row('b2', 'bare http-proxy, search, ~1 KB Bundle of 10 (baseline)', bare, at(bare, SEARCH_PATH)),
+    row('c', 'gateway, Redis, all checks, 1 token, read', gwRedis, at(gwRedis, READ_PATH, tokens[0]), true),
+    row('c2', 'gateway, Redis, all checks, 1 token, search', gwRedis, at(gwRedis, SEARCH_PATH, tokens[0]), true),
+    row('d', `gateway, Redis, ${TOKENS} distinct tokens rotating, read`, gwRedis, { ...at(gwRedis, READ_PATH), rotate: rotateTokens }, true),
+    row('e', `gateway, embedded store, read (${DEFAULT_FORWARDER}, the default)`, gwMemory, at(gwMemory, READ_PATH, memoryToken)),
+    row('e2', `gateway, embedded store, search (${DEFAULT_FORWARDER})`, gwMemory, at(gwMemory, SEARCH_PATH, memoryToken)),
+    row('f', `as (e), forwarding with ${OTHER_FORWARDER}`, gwOther, at(gwOther, READ_PATH, otherToken)),
+    row('f2', `as (e2), forwarding with ${OTHER_FORWARDER}`, gwOther, at(gwOther, SEARCH_PATH, otherToken)),
     row('token', `token endpoint, client_credentials, ${primaryStore} store`, primary ?? 'no gateway started', {
       url: primary?.url ?? '',
       path: '/oauth/token',
@@ -224,6 +234,18 @@ async function main(): Promise<void> {
       `(${r.report.id}) Redis commands sent per proxied request (MONITOR, ${n} sequential requests): ${m.clientTotalPerRequest} [${fmtCounts(m.clientPerRequest)}]` +
         `; run inside Lua: [${fmtCounts(m.scriptPerRequest)}]`,
     );
+  }
+
+  // The same count on a gateway without a per-client limit: no store round trip at all.
+  let noLimitTrips: MonitorCount | undefined;
+  if (redis && typeof gwNoLimit !== 'string' && noLimitToken) {
+    const n = 50;
+    noLimitTrips = await monitorDuring(redis.url, n, async () => {
+      for (let i = 0; i < n; i++) await status(gwNoLimit.url + READ_PATH, { headers: { authorization: `Bearer ${noLimitToken}` } });
+    });
+    notes.push(`no per-client limit: Redis commands sent per proxied request (MONITOR, ${n} sequential reads): ${noLimitTrips.clientTotalPerRequest}`);
+    await gwNoLimit.stop();
+    children.splice(children.indexOf(gwNoLimit), 1);
   }
 
   const serverOf = (r: RowDef) => (r.report.id === 'a' ? upstream : r.server!);
@@ -271,7 +293,7 @@ async function main(): Promise<void> {
     // The gateway process of (c)/(d) (Redis store; the embedded one if Redis is unavailable),
     // with the same rotation over the same tokens as row (d).
     rss.store = primaryStore;
-    const spec = { url: primary.url, path: FHIR_PATH, rotate: rotateTokens, connections: CONNECTIONS };
+    const spec = { url: primary.url, path: READ_PATH, rotate: rotateTokens, connections: CONNECTIONS };
     const sample = () => primary.request<{ rss: number; heapUsed: number }>('rss');
     rss.beforeRss = (await sample()).rss;
     const short = await runLoad({ ...spec, warmupSeconds: 0.001, measureSeconds: RSS_SECONDS });
@@ -294,7 +316,10 @@ async function main(): Promise<void> {
   // --- Report ---
   const reports = rows.map((r) => r.report);
   summarize(reports);
-  const targets = evaluateTargets(reports, rss);
+  const targets = evaluateTargets(reports, rss, {
+    withLimit: roundTrips.c?.clientTotalPerRequest,
+    withoutLimit: noLimitTrips?.clientTotalPerRequest,
+  });
   const redisVersion = redisStats ? await redisStats.version().catch(() => 'unknown') : undefined;
   const elapsed = (Date.now() - t0) / 1000;
   notes.push(`total bench time ${elapsed.toFixed(0)}s`);
@@ -303,9 +328,9 @@ async function main(): Promise<void> {
 
   const json = {
     machine: machineInfo(redisVersion ? { redis: redisVersion } : {}),
-    settings: { rounds: ROUNDS, warmup_seconds: WARMUP, measure_seconds: SECONDS, connections: CONNECTIONS, tokens: TOKENS, rss_seconds: RSS_SECONDS, gateway_log: GATEWAY_LOG, fhir_path: FHIR_PATH },
+    settings: { rounds: ROUNDS, warmup_seconds: WARMUP, measure_seconds: SECONDS, connections: CONNECTIONS, tokens: TOKENS, rss_seconds: RSS_SECONDS, gateway_log: GATEWAY_LOG, read_path: READ_PATH, search_path: SEARCH_PATH, default_forwarder: DEFAULT_FORWARDER },
     rate_limit: rateLimit,
-    redis_round_trips: roundTrips,
+    redis_round_trips: { ...roundTrips, ...(noLimitTrips ? { without_per_client_limit: noLimitTrips } : {}) },
     child_rss_after_rounds: childRss,
     rows: reports,
     rss,
@@ -313,7 +338,7 @@ async function main(): Promise<void> {
     notes,
     elapsed_seconds: Math.round(elapsed),
   };
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   await mkdir(dir, { recursive: true });
   await writeFile(dir + 'latest.json', JSON.stringify(json, null, 2) + '\n');
   log(`wrote bench/results/latest.json`);

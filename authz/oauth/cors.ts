@@ -64,13 +64,15 @@ interface CorsRequest {
   requestMethod: string | undefined;
 }
 
+const NO_CORS: CorsAnswer = Object.freeze({ kind: 'none' });
+
 /**
  * The policy as a value, so the authorization server (Koa) and the FHIR proxy (plain node:http)
  * apply exactly the same one.
  */
 export function corsAnswer(request: CorsRequest, clients: ClientRegistry): CorsAnswer {
   const { origin } = request;
-  if (!origin || isInteractivePath(request.path)) return { kind: 'none' };
+  if (!origin || isInteractivePath(request.path)) return NO_CORS;
   const allowed = allowedOrigins(clients).has(origin);
   // Answers differ by Origin, so shared caches must key on it.
   const vary = { Vary: 'Origin' };

@@ -553,6 +553,22 @@ function decideBundle(facts: FhirRequestFacts, claims: ScopeClaims): AccessDecis
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * What a token's scopes allow depends on its claims alone, and a token is presented many times
+ * (the proxy hands the same verified claims object to every request of a token): parsed once per
+ * claims object. A memo of a pure function, keyed weakly so it lives no longer than the claims.
+ */
+const honouredByClaims = new WeakMap<ScopeClaims, HonouredScopes>();
+
+function honouredScopesOf(claims: ScopeClaims): HonouredScopes {
+  let honoured = honouredByClaims.get(claims);
+  if (honoured === undefined) {
+    honoured = honouredScopes(tokenScopeFacts(claims));
+    honouredByClaims.set(claims, honoured);
+  }
+  return honoured;
+}
+
 /** Claims are typed loosely upstream; anything not a string grants nothing. */
 function tokenScopeFacts(claims: ScopeClaims): ScopeClaims {
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
@@ -571,5 +587,5 @@ export function decideClassified(request: ReturnType<typeof classifyRequest>, fa
   if ('error' in request) return deny(request.status, request.error);
   if (request.interaction === 'capabilities' || request.interaction === 'well-known') return allow('public endpoint');
   if (request.interaction === 'batch' || request.interaction === 'transaction') return decideBundle(facts, claims);
-  return decideInteraction(request, facts, honouredScopes(tokenScopeFacts(claims)), options);
+  return decideInteraction(request, facts, honouredScopesOf(claims), options);
 }

@@ -82,34 +82,53 @@ export function normalizePath(rawPath: string): NormalizedPath {
   // One trailing slash is harmless ("/Patient/" = "/Patient"); interior empty segments are not.
   const trimmed = rawPath.length > 1 && rawPath.endsWith('/') ? rawPath.slice(0, -1) : rawPath;
   const segments: string[] = [];
+  let changed = trimmed !== rawPath;
   for (const rawSegment of trimmed.slice(1).split('/')) {
     if (rawSegment === '') return { ok: false, reason: 'empty path segment ("//")' };
     if (rawSegment.includes(';')) return { ok: false, reason: 'path parameters (";") are not allowed' };
-    let segment: string;
-    try {
-      segment = decodeURIComponent(rawSegment);
-    } catch {
-      return { ok: false, reason: `malformed percent-encoding in "${rawSegment}"` };
+    let segment = rawSegment;
+    // Most paths carry no percent-encoding: nothing to decode, and the printable check on the
+    // whole path above already covers the segment.
+    if (rawSegment.includes('%')) {
+      try {
+        segment = decodeURIComponent(rawSegment);
+      } catch {
+        return { ok: false, reason: `malformed percent-encoding in "${rawSegment}"` };
+      }
+      if (!PRINTABLE_ASCII.test(segment)) return { ok: false, reason: `encoded control or non-ASCII character in "${rawSegment}"` };
+      changed = true;
     }
-    if (!PRINTABLE_ASCII.test(segment)) return { ok: false, reason: `encoded control or non-ASCII character in "${rawSegment}"` };
     if (FORBIDDEN_DECODED.test(segment)) return { ok: false, reason: `encoded delimiter in path segment "${rawSegment}"` };
     if (segment === '.' || segment === '..') return { ok: false, reason: 'dot segments are not allowed' };
     segments.push(segment);
   }
-  return { ok: true, segments, path: '/' + segments.join('/') };
+  return { ok: true, segments, path: changed ? '/' + segments.join('/') : rawPath };
 }
 
 /** Looks a header up case-insensitively (callers may pass raw or Node-lowercased names). */
 export function headerValue(headers: FhirRequestFacts['headers'], name: string): string | undefined {
   const wanted = name.toLowerCase();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() !== wanted || value === undefined) continue;
+  const direct = headers[wanted];
+  if (direct !== undefined) return Array.isArray(direct) ? direct.join(',') : direct;
+  for (const key in headers) {
+    const value = headers[key];
+    if (value === undefined || key.toLowerCase() !== wanted) continue;
     return Array.isArray(value) ? value.join(',') : value;
   }
   return undefined;
 }
 
-const METHOD_OVERRIDE_HEADERS = ['x-http-method-override', 'x-method-override', 'x-http-method'];
+/** The first of `names` (lowercase) present among the headers, whatever its case, in one pass. */
+function firstHeaderPresent(headers: FhirRequestFacts['headers'], names: ReadonlySet<string>): string | undefined {
+  for (const key in headers) {
+    if (headers[key] === undefined) continue;
+    const lower = key.toLowerCase();
+    if (names.has(lower)) return lower;
+  }
+  return undefined;
+}
+
+const METHOD_OVERRIDE_HEADERS: ReadonlySet<string> = new Set(['x-http-method-override', 'x-method-override', 'x-http-method']);
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const OPERATION = /^\$[A-Za-z][A-Za-z0-9\-_]*$/;
 /** R4 compartments (compartmentdefinition.html): valid owners of `/Type/id/Type2` searches. */
@@ -178,10 +197,11 @@ function classifyTypeLevel(method: string, resourceType: string, facts: FhirRequ
   }
 }
 
+const INSTANCE_INTERACTIONS: Readonly<Record<string, Interaction>> = { GET: 'read', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+
 function classifyInstance(method: string, resourceType: string, id: string): Omit<ClassifiedRequest, 'method' | 'path'> | ClassificationError {
   if (!ID.test(id)) return fail(400, `invalid resource id "${id}"`);
-  const interactions: Record<string, Interaction> = { GET: 'read', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
-  const interaction = interactions[method];
+  const interaction = Object.hasOwn(INSTANCE_INTERACTIONS, method) ? INSTANCE_INTERACTIONS[method] : undefined;
   return interaction ? { interaction, resourceType, id, needsBody: false } : fail(405, `${method} is not allowed on a resource instance`);
 }
 
@@ -217,9 +237,8 @@ function classifyTyped(method: string, segments: string[], facts: FhirRequestFac
  * upstream execute a different one would bypass the decision.
  */
 export function classifyRequest(facts: FhirRequestFacts): ClassifiedRequest | ClassificationError {
-  for (const name of METHOD_OVERRIDE_HEADERS) {
-    if (headerValue(facts.headers, name) !== undefined) return fail(400, `method override header ${name} is not allowed`);
-  }
+  const override = firstHeaderPresent(facts.headers, METHOD_OVERRIDE_HEADERS);
+  if (override !== undefined) return fail(400, `method override header ${override} is not allowed`);
   if (facts.query.has('_method')) return fail(400, 'the _method parameter is not allowed');
   const normalized = normalizePath(facts.rawPath);
   if (!normalized.ok) return fail(400, normalized.reason);

@@ -1,11 +1,13 @@
 /**
- * (c), (d), (e) and the token endpoint: the real gateway (startGateway) with every check on.
+ * (c), (c2), (d), (e), (f) and the token endpoint: the real gateway (startGateway) with every
+ * check on and the defaults an operator gets: the request log at `info` and the audit log on
+ * (both written to /dev/null, so the disk is not what is measured).
  *
- *   node --expose-gc --import tsx bench/servers/gateway.ts --upstream URL [--redis redis://...]
- *        [--per-client 1000000/s] [--burst 1000000] [--log warn|info-devnull] [--forwarder undici|http-proxy]
+ *   node --expose-gc dist/bench/servers/gateway.js --upstream URL [--redis redis://...]
+ *        [--per-client 1000000/s|none] [--burst 1000000] [--log info-devnull|warn] [--forwarder undici|http-proxy]
  *
- * Without --redis it uses the embedded store. Logging: level `warn` by default (no request
- * log lines); `--log info-devnull` keeps request logging on, written to /dev/null.
+ * Without --redis it uses the embedded store; without --forwarder, the configured default.
+ * `--per-client none`: no per-client rate limit (the hot path then needs no store round trip).
  *
  * IPC requests (besides rss/cpu): `mint {count}` -> `count` distinct valid access tokens for the
  * bench client, signed with the gateway's own key ring (runtime.get().keys).
@@ -13,6 +15,7 @@
 import pino from 'pino';
 import { issueAccessToken } from '../../authz/tokens/access-token.js';
 import { parseConfig } from '../../config/loader.js';
+import { createAuditLog } from '../../gateway/process/audit-log.js';
 import { createLogger } from '../../gateway/process/logger.js';
 import { startGateway } from '../../gateway/server.js';
 import { createStore } from '../../gateway/store/create-store.js';
@@ -26,18 +29,19 @@ const upstream = arg('upstream');
 const redisUrl = arg('redis', '');
 const perClient = arg('per-client', '1000000/s');
 const burst = Number(arg('burst', '1000000'));
-const logMode = arg('log', 'warn');
-const forwarder = arg('forwarder', 'http-proxy');
+const logMode = arg('log', 'info-devnull');
+const forwarder = arg('forwarder', '');
 
 const raw = {
   server: { host: '127.0.0.1', port: 0, public_url: 'http://127.0.0.1:8080' },
-  upstream: { url: upstream, timeout: '10s', forwarder },
+  upstream: { url: upstream, timeout: '10s', ...(forwarder ? { forwarder } : {}) },
   store: redisUrl ? { url: redisUrl, key_prefix: 'bench:' } : { key_prefix: 'bench:' },
   tokens: { access_token_ttl: '1h' },
   logging: { level: logMode === 'info-devnull' ? 'info' : 'warn' },
+  audit: { enabled: true, destination: '/dev/null' },
   // High enough never to refuse a bench request, so the check runs but never blocks.
   rate_limits: {
-    per_client: { rate: perClient, burst },
+    ...(perClient === 'none' ? {} : { per_client: { rate: perClient, burst } }),
     per_ip_token: { rate: '1000000/s', burst: 1000000 },
   },
   clients: [
@@ -53,11 +57,10 @@ const raw = {
 // port 0: any free port (the child reports the one it got).
 const config = parseConfig(JSON.stringify(raw), 'bench-gateway.yaml', {});
 
-const destination =
-  logMode === 'info-devnull' ? pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }) : pino.destination({ dest: 2, sync: false });
+const destination = logMode === 'info-devnull' ? pino.destination({ dest: '/dev/null', sync: false }) : pino.destination({ dest: 2, sync: false });
 const log = createLogger(config.logging, destination as unknown as NodeJS.WritableStream);
 const store = createStore(config.store, log);
-const gateway = await startGateway({ config, store, log });
+const gateway = await startGateway({ config, store, log, audit: createAuditLog(config.audit.destination) });
 
 serveChild(
   gateway.url,

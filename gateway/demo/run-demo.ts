@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../config/loader.js';
+import { flushAllLogsSync } from '../process/log-destination.js';
 import { createLogger } from '../process/logger.js';
 import { startGateway } from '../server.js';
 import { createStore } from '../store/create-store.js';
@@ -52,7 +53,7 @@ Try it:
     async close() {
       await gateway.close();
       await upstream.close();
-      log.flush();
+      flushAllLogsSync();
     },
   };
 }

@@ -38,9 +38,10 @@ export function frontDoor(options: FrontDoorOptions): RequestListener {
       routes.operations(req, res, exchange.path).catch((err: unknown) => failed(options, res, err));
       return;
     }
-    attachExchange(exchange);
     options.onExchange(exchange);
     if (isAuthorizationServerPath(exchange.path)) {
+      // Koa reads the client's address from the exchange (the FHIR route is handed it directly).
+      attachExchange(exchange);
       routes.authorizationServer(req, res);
       return;
     }

@@ -1,4 +1,6 @@
 import pino, { type Logger } from 'pino';
+import { fixedLogLine } from './fixed-log-line.js';
+import { logDestination } from './log-destination.js';
 
 /**
  * One line per access decision, answering "who read this patient's record, and was it
@@ -30,19 +32,16 @@ export interface AuditLog {
 
 /** `destination`: "stdout", "stderr" or a file path (appended to; created if absent). */
 export function createAuditLog(destination: string): AuditLog {
-  const dest =
-    destination === 'stdout'
-      ? pino.destination({ dest: 1, sync: false, minLength: 4096 })
-      : destination === 'stderr'
-        ? pino.destination({ dest: 2, sync: false })
-        : pino.destination({ dest: destination, sync: false, mkdir: true, minLength: 4096 });
-  const logger: Logger = pino({ base: { log: 'audit' }, timestamp: false, messageKey: 'event' }, dest);
+  const dest = logDestination(destination);
+  const logger: Logger = pino({ base: { log: 'audit' }, timestamp: false, messageKey: 'event' }, dest.stream);
+  // One line per proxied request: the fixed-shape writer, not pino's generic serializer.
+  const line = fixedLogLine(logger, 'fhir-access');
   return {
     write(record) {
-      logger.info(record, 'fhir-access');
+      line(record);
     },
     flush() {
-      logger.flush();
+      dest.flushSync();
     },
   };
 }

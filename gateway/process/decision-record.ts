@@ -9,10 +9,19 @@ import type { GatewayMetrics } from './metrics.js';
  */
 export function recordDecisions(sinks: { metrics: GatewayMetrics; audit: AuditLog | undefined }): (exchange: Exchange, status: number) => void {
   const { metrics, audit } = sinks;
+  // The labelled series, looked up once each: prom-client hashes label objects on every call otherwise.
+  const requestSeries = new Map<string, ReturnType<typeof metrics.requests.labels>>();
+  const perClientRefusals = metrics.rateLimited.labels('per_client');
   return (exchange, status) => {
     const decision = exchange.decision ?? 'error';
-    metrics.requests.inc({ decision, status: String(status) });
-    if (status === 429) metrics.rateLimited.inc({ limit: 'per_client' });
+    const key = `${decision} ${status}`;
+    let series = requestSeries.get(key);
+    if (series === undefined) {
+      series = metrics.requests.labels(decision, String(status));
+      requestSeries.set(key, series);
+    }
+    series.inc();
+    if (status === 429) perClientRefusals.inc();
     if (!audit) return;
     const claims = exchange.claims;
     audit.write({

@@ -1,8 +1,10 @@
 import pino, { type Logger } from 'pino';
 import type { LoggingConfig } from '../../config/types.js';
+import { logDestination } from './log-destination.js';
 
 /**
- * JSON logs on stdout through an asynchronous destination so logging never blocks the event
+ * JSON logs on stdout through a batched asynchronous destination (log-destination.ts: never
+ * more than a quarter second behind, flushed on the way out), so logging never blocks the event
  * loop. Redaction is a second line of defence: code never puts secrets in log objects.
  */
 export function createLogger(config: LoggingConfig, destination?: NodeJS.WritableStream): Logger {
@@ -16,6 +18,6 @@ export function createLogger(config: LoggingConfig, destination?: NodeJS.Writabl
       },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    destination ?? logDestination('stdout').stream,
   );
 }

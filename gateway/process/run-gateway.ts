@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfigFile } from '../../config/loader.js';
 import type { GatewayConfig } from '../../config/types.js';
 import { createAuditLog } from './audit-log.js';
+import { flushAllLogsSync } from './log-destination.js';
 import { createLogger } from './logger.js';
 import { startGateway, type Gateway } from '../server.js';
 import { createStore } from '../store/create-store.js';
@@ -31,7 +32,7 @@ function runPrimary(config: GatewayConfig, workers: number): void {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         log.info({}, 'all workers stopped');
-        log.flush();
+        flushAllLogsSync();
         process.exit(0);
       }
       return;
@@ -53,6 +54,20 @@ function runPrimary(config: GatewayConfig, workers: number): void {
   process.on('SIGHUP', () => broadcast('SIGHUP'));
 }
 
+/**
+ * An error nothing caught is fatal: say so in the log, write out every buffered log and audit
+ * line, and exit 1 (the supervisor restarts the process) rather than run on in an unknown state.
+ */
+function exitOnFatalError(log: { fatal(obj: object, msg: string): void }): void {
+  const die = (err: unknown) => {
+    log.fatal({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'fatal error: exiting');
+    flushAllLogsSync();
+    process.exit(1);
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
+}
+
 async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.ProcessEnv): Promise<void> {
   const log = createLogger(config.logging);
   const audit = config.audit.enabled ? createAuditLog(config.audit.destination) : undefined;
@@ -63,10 +78,10 @@ async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.
   let stopping = false;
   let reloadPending = false;
   const finish = (code: number) => {
-    audit?.flush();
-    log.flush();
+    flushAllLogsSync();
     process.exit(code);
   };
+  exitOnFatalError(log);
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -95,15 +110,15 @@ async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.
       const problems = err instanceof ConfigError ? err.problems : [String(err)];
       log.error({ problems }, 'reload refused: the new configuration is invalid; keeping the running one');
       // Flushed at once: an operator reading the log after SIGHUP must see why.
-      log.flush();
+      flushAllLogsSync();
       return;
     }
     gateway
       .reload(next)
-      .then(() => log.flush())
+      .then(() => flushAllLogsSync())
       .catch((err: unknown) => {
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'reload failed; keeping the running configuration');
-        log.flush();
+        flushAllLogsSync();
       });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -113,7 +128,7 @@ async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.
   const store = createStore(config.store, log);
   gateway = await startGateway({ config, store, log, ...(audit ? { audit } : {}) });
   if (cluster.isWorker) log.info({ pid: process.pid, worker: cluster.worker?.id }, 'worker serving');
-  log.flush();
+  flushAllLogsSync();
   if (stopping) {
     stopping = false;
     stop('SIGTERM');

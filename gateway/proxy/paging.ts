@@ -19,16 +19,27 @@ export interface DecisionInput {
  * search it continues, taken from the gateway's signature on the link; an unsigned, altered,
  * expired or borrowed link is refused. Every other request is decided as it is.
  */
-export async function decisionInput(
+export function decisionInput(
   method: string,
   target: RequestTarget,
   headers: IncomingHttpHeaders,
   paging: { store: Store; binding: PagingBinding; ttlSeconds: number },
-): Promise<DecisionInput | Refusal> {
+): DecisionInput | Promise<DecisionInput | Refusal> {
   const query = new URLSearchParams(target.rawQuery);
   const asSent: DecisionInput = { facts: { method, rawPath: target.rawPath, query, headers }, forwardQuery: target.rawQuery, pagedSearch: undefined };
+  // No paging parameter (nearly every request): answered without a promise.
   if (!hasPagingHandle(query) && !query.has(PAGE_PARAM) && !query.has(SIGNATURE_PARAM)) return asSent;
+  return signedSearch(method, target, headers, paging, query, asSent);
+}
 
+async function signedSearch(
+  method: string,
+  target: RequestTarget,
+  headers: IncomingHttpHeaders,
+  paging: { store: Store; binding: PagingBinding; ttlSeconds: number },
+  query: URLSearchParams,
+  asSent: DecisionInput,
+): Promise<DecisionInput | Refusal> {
   let check;
   try {
     check = (await pagingSigner(paging.store, paging.ttlSeconds)).check(target.path, query, paging.binding);

@@ -117,7 +117,8 @@ export class FhirProxy {
 
     const token = bearerToken(req.headers.authorization);
     if (isRefusal(token)) return this.refuse(exchange, token);
-    const claims = await verifiedClaims(this.deps.verifyToken, runtime, token);
+    const verified = verifiedClaims(this.deps.verifyToken, runtime, token);
+    const claims = verified instanceof Promise ? await verified : verified;
     if (isRefusal(claims)) return this.refuse(exchange, claims);
     exchange.claims = claims;
     const standing = await tokenStanding(runtime.store, claims, runtime.config.rate_limits.per_client);
@@ -125,7 +126,8 @@ export class FhirProxy {
     if (standing.rate) setHeaders(exchange, rateLimitHeaders(standing.rate));
 
     const binding = pagingBinding(claims);
-    const input = await decisionInput(method, target, req.headers, { store: runtime.store, binding, ttlSeconds: runtime.config.proxy.paging_link_ttl });
+    const pending = decisionInput(method, target, req.headers, { store: runtime.store, binding, ttlSeconds: runtime.config.proxy.paging_link_ttl });
+    const input = pending instanceof Promise ? await pending : pending;
     if (isRefusal(input)) return this.refuse(exchange, input);
 
     const classified = classifyRequest(input.facts);

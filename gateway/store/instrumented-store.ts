@@ -30,12 +30,15 @@ export function instrumentStore(store: Store, metrics: GatewayMetrics): Store {
 }
 
 function timedOperation(operation: string, method: (...args: unknown[]) => Promise<unknown>, store: Store, metrics: GatewayMetrics) {
+  // The labelled series, looked up once: prom-client hashes label objects on every call otherwise.
+  const duration = metrics.storeDuration.labels(operation);
+  const errors = metrics.storeErrors.labels(operation);
   return async (...args: unknown[]) => {
-    const end = metrics.storeDuration.startTimer({ operation });
+    const end = duration.startTimer();
     try {
       return await method.apply(store, args);
     } catch (err) {
-      metrics.storeErrors.inc({ operation });
+      errors.inc();
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     } finally {
       end();

@@ -10,8 +10,8 @@ const KILL_AFTER_MS = 60_000;
  * The gateway as an operator runs it: `node bin/fhir-gateway.js --config FILE`, a child of the
  * test process. The config is written from a raw object (JSON is YAML).
  *
- * Logs: the gateway writes JSON lines to stdout through a buffered destination that is flushed
- * on shutdown, so assert on `logs` after `exited` (or use lines that are big enough to flush).
+ * Logs: the gateway writes JSON lines to stdout in batches, none held back longer than a quarter
+ * second (gateway/process/log-destination.ts), and everything is flushed on shutdown.
  */
 export interface GatewayProcess {
   child: ChildProcess;
@@ -40,6 +40,8 @@ export interface GatewayProcessOptions {
   /** Raw config as an operator writes it; server.port must be a fixed free port. */
   config: Record<string, any>;
   env?: NodeJS.ProcessEnv;
+  /** Arguments for node itself, before the CLI (e.g. `--import` a module that breaks something on purpose). */
+  nodeArgs?: string[];
   /** Wait for /healthz to answer 200 (default true). */
   waitHealthy?: boolean;
   healthTimeoutMs?: number;
@@ -53,7 +55,7 @@ export async function startGatewayProcess(t: TeardownRegistry, options: GatewayP
   const writeConfig = (raw: Record<string, unknown> | string) => writeFileSync(configFile, typeof raw === 'string' ? raw : JSON.stringify(raw, null, 2));
   writeConfig(options.config);
 
-  const child = spawn(process.execPath, [BIN, '--config', configFile], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, '--config', configFile], {
     env: { PATH: process.env.PATH, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
