@@ -1,11 +1,10 @@
 /**
  * Redis key layout: `<key_prefix><namespace>:<logical key>`.
  *
- * Redis Cluster runs a script only when all its keys hash to one slot. checkToken touches a
- * token's revocation marker and its client's rate bucket, which share no natural part, so both
- * namespaces carry the hash tag `{access}`: in a Cluster all revocations and rate buckets of
- * one gateway live on one shard (one Redis shard serves well over 100k of these per second;
- * the other namespaces spread over the cluster). The tag sits after the prefix, so a
+ * Revocation markers and rate buckets carry the hash tag `{access}`: in a Cluster they live on
+ * one shard, so reading every revocation back (revocation-mirror.ts: SCAN and MGET) is one
+ * shard's work (one Redis shard serves well over 100k rate-limit steps per second; the other
+ * namespaces spread over the cluster). The tag sits after the prefix, so a
  * key_prefix must not contain `{` unless it is itself a hash tag (`{gw}:` puts every key of
  * the gateway on one slot, which is also correct).
  */
@@ -15,6 +14,8 @@ export interface RedisKeys {
   counter(key: string): string;
   revoked(jti: string): string;
   rateBucket(key: string): string;
+  /** The pub/sub channel every instance hears revocations on (see revocation-mirror.ts). */
+  revocationChannel: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -24,5 +25,6 @@ export function redisKeys(prefix: string): RedisKeys {
     counter: (key) => `${prefix}counter:${key}`,
     revoked: (jti) => `${prefix}revoked:{access}:${jti}`,
     rateBucket: (key) => `${prefix}rl:{access}:${key}`,
+    revocationChannel: `${prefix}revocations`,
   };
 }

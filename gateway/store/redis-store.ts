@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { StoreConfig } from '../../config/types.js';
 import { assertValidRule, describeGcra, type GcraDecision } from './gcra.js';
-import { CHECK_TOKEN, INCREMENT, RATE_LIMIT, SET_IF_ABSENT, type LuaScript } from './lua/scripts.js';
+import { INCREMENT, RATE_LIMIT, REVOKE, SET_IF_ABSENT, type LuaScript } from './lua/scripts.js';
 import { QUEUE_ACK, QUEUE_APPEND, QUEUE_APPEND_CHUNK, QUEUE_CLAIM, QUEUE_LENGTH, QUEUE_RELEASE } from './lua/queue-scripts.js';
 import { redisKeys, type RedisKeys } from './redis-keys.js';
 import type { QueueAppendResult, QueueClaim, RateLimitResult, RateLimitRule, Store, StoreAvailability, TokenStatus } from '../../authz/store.js';
 import { assertQueueArguments } from './queue-arguments.js';
+import { RevocationMirror, type RevocationMirrorOptions } from './revocation-mirror.js';
 import { ttlToMs } from './ttl.js';
 
 export type RedisStoreState = 'ready' | 'down';
@@ -16,6 +17,8 @@ type RedisStateListener = (state: RedisStoreState, reason?: string) => void;
 interface RedisStoreOptions {
   /** ioredis options, applied over the fail-fast defaults below (tests shorten timeouts). */
   redis?: RedisOptions;
+  /** The local copy of the revocation list (capacity; told when it starts or stops being trusted). */
+  revocations?: RevocationMirrorOptions;
 }
 
 /**
@@ -82,7 +85,7 @@ interface ScriptCommands {
   gatewayIncrement(key: string, ttlMs: number): Promise<number>;
   gatewaySetIfAbsent(key: string, value: string, ttlMs: string): Promise<string>;
   gatewayRateLimit(bucket: string, limit: number, periodMs: number, burst: number): Promise<[number, string, string]>;
-  gatewayCheckToken(revoked: string, bucket: string, limit: number, periodMs: number, burst: number): Promise<[1] | [0, number, string, string]>;
+  gatewayRevoke(marker: string, ttlMs: number, expiresAtMs: string, channel: string, message: string): Promise<number>;
   gatewayQueueAppend(list: string, claims: string, leases: string, maxLength: number, ...items: string[]): Promise<[number, number]>;
   gatewayQueueClaim(list: string, claims: string, leases: string, max: number, leaseMs: number, claimId: string): Promise<string[]>;
   gatewayQueueAck(list: string, claims: string, leases: string, claimId: string): Promise<number>;
@@ -94,7 +97,7 @@ const SCRIPTS: Record<keyof ScriptCommands, LuaScript> = {
   gatewayIncrement: INCREMENT,
   gatewaySetIfAbsent: SET_IF_ABSENT,
   gatewayRateLimit: RATE_LIMIT,
-  gatewayCheckToken: CHECK_TOKEN,
+  gatewayRevoke: REVOKE,
   gatewayQueueAppend: QUEUE_APPEND,
   gatewayQueueClaim: QUEUE_CLAIM,
   gatewayQueueAck: QUEUE_ACK,
@@ -113,6 +116,8 @@ function queueKeys(prefix: string, queue: string): [list: string, claims: string
 /**
  * The shared store: any number of gateway instances on one Redis agree on codes, revocations,
  * counters and rate limits. Every operation is one command or one Lua script, hence atomic.
+ * Revocations are also mirrored in every instance (revocation-mirror.ts), so checking a token
+ * needs no round trip.
  *
  * Connection state: `onStateChange(listener)` reports 'ready' and 'down', once per change,
  * so the gateway can log one line per transition and answer /readyz.
@@ -120,6 +125,9 @@ function queueKeys(prefix: string, queue: string): [list: string, claims: string
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly client: Redis & ScriptCommands;
+  /** A second connection: a subscribed connection can do nothing else. */
+  private readonly subscriber: Redis;
+  private readonly revocations: RevocationMirror;
   private readonly keys: RedisKeys;
   private readonly listeners = new Set<RedisStateListener>();
   private currentState: RedisStoreState = 'down';
@@ -140,6 +148,9 @@ export class RedisStore implements Store {
     this.client.on('error', (err: Error) => {
       this.lastError = err.message;
     });
+    this.subscriber = createRedisClient(config, options.redis);
+    this.subscriber.on('error', () => undefined);
+    this.revocations = new RevocationMirror(this.client, this.subscriber, this.keys, options.revocations);
   }
 
   get state(): RedisStoreState {
@@ -157,13 +168,15 @@ export class RedisStore implements Store {
   }
 
   async connect(): Promise<void> {
-    if (this.client.status === 'ready') return;
+    if (this.client.status === 'ready' && this.subscriber.status === 'ready') return;
     this.closing = false;
     try {
-      await this.client.connect();
+      if (this.client.status !== 'ready') await this.client.connect();
+      await this.revocations.start();
     } catch (err) {
-      // Stop the background reconnect loop: the caller decides whether to try again.
+      // Stop the background reconnect loops: the caller decides whether to try again.
       this.client.disconnect();
+      this.subscriber.disconnect();
       const reason = err instanceof Error ? err.message : String(err);
       throw new Error(`cannot connect to the Redis store at ${describeRedisTarget(this.config)}: ${this.lastError ?? reason}`, { cause: err });
     }
@@ -171,11 +184,14 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     this.closing = true;
-    try {
-      await this.client.quit();
-    } catch {
-      // Not connected: nothing to say goodbye to.
-      this.client.disconnect();
+    this.revocations.stop();
+    for (const connection of [this.subscriber, this.client]) {
+      try {
+        await connection.quit();
+      } catch {
+        // Not connected: nothing to say goodbye to.
+        connection.disconnect();
+      }
     }
   }
 
@@ -194,10 +210,15 @@ export class RedisStore implements Store {
   async revoke(jti: string, ttlSeconds: number): Promise<void> {
     // A token whose lifetime is over needs no marker: it is refused as expired anyway.
     if (!(ttlSeconds > 0)) return;
-    await this.client.set(this.keys.revoked(jti), '1', 'PX', ttlToMs(ttlSeconds));
+    const ttlMs = ttlToMs(ttlSeconds);
+    const expiresAtMs = Date.now() + ttlMs;
+    await this.client.gatewayRevoke(this.keys.revoked(jti), ttlMs, String(expiresAtMs), this.keys.revocationChannel, JSON.stringify([jti, expiresAtMs]));
+    this.revocations.note(jti, expiresAtMs);
   }
 
   async isRevoked(jti: string): Promise<boolean> {
+    const known = this.revocations.answer(jti);
+    if (known !== 'unknown') return known === 'revoked';
     return (await this.client.exists(this.keys.revoked(jti))) === 1;
   }
 
@@ -237,14 +258,15 @@ export class RedisStore implements Store {
     return describeScriptDecision(rule, allowed, tat, now);
   }
 
+  /**
+   * Revocation from the local mirror of the revocation list (no round trip; Redis is asked only
+   * when the mirror cannot be trusted), then the client's rate limit: one script, one round trip,
+   * only when a per-client limit is configured. A revoked token spends no rate allowance.
+   */
   async checkToken(jti: string, rate?: { key: string; rule: RateLimitRule }): Promise<TokenStatus> {
-    if (!rate) return { revoked: await this.isRevoked(jti) };
-    const { rule } = rate;
-    assertValidRule(rule);
-    const reply = await this.client.gatewayCheckToken(this.keys.revoked(jti), this.keys.rateBucket(rate.key), rule.limit, rule.periodSeconds * 1000, rule.burst);
-    if (reply[0] === 1) return { revoked: true };
-    const [, allowed, tat, now] = reply;
-    return { revoked: false, rate: describeScriptDecision(rule, allowed, tat, now) };
+    if (rate) assertValidRule(rate.rule);
+    if (await this.isRevoked(jti)) return { revoked: true };
+    return rate ? { revoked: false, rate: await this.rateLimit(rate.key, rate.rule) } : { revoked: false };
   }
 
   async queueAppend(queue: string, items: string[], maxLength: number): Promise<QueueAppendResult> {

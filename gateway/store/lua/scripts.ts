@@ -47,16 +47,15 @@ return {allowed, string.format('%.3f', tat), string.format('%.3f', now)}
 };
 
 /**
- * The proxy's hot path. KEYS[1] revocation marker, KEYS[2] bucket; ARGV limit, period ms, burst.
- * Returns {1} when revoked (a revoked token spends no rate allowance), else
- * {0, allowed, tat, now}.
+ * A revocation, for the store and for every instance at once: KEYS[1] the marker; ARGV[1] ttl ms,
+ * ARGV[2] expiry (epoch ms, the marker's value, read back by instances that reload), ARGV[3] the
+ * channel, ARGV[4] the message. One script, so a marker is never written without its message.
  */
-export const CHECK_TOKEN: LuaScript = {
-  numberOfKeys: 2,
-  lua: `${GCRA_LUA}
-if redis.call('EXISTS', KEYS[1]) == 1 then return {1} end
-local now = gcra_now_ms()
-local allowed, tat = gcra_step(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), now)
-return {0, allowed, string.format('%.3f', tat), string.format('%.3f', now)}
+export const REVOKE: LuaScript = {
+  numberOfKeys: 1,
+  lua: `
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
 `,
 };

@@ -347,7 +347,7 @@ t.test('redis store', async (t) => {
 
   contract(t, (t) => makeRedisStore(t));
 
-  t.test('checkToken is exactly one round trip (one EVALSHA)', async (t) => {
+  t.test('checkToken: one round trip (the rate step) with a rate, none without; revocations come from the mirror', async (t) => {
     const store = await makeRedisStore(t);
     const rate = { key: 'client', rule: TEN_PER_SECOND };
     await store.checkToken('warm-up', rate); // the first call on a connection sends the script body (EVAL)
@@ -369,13 +369,61 @@ t.test('redis store', async (t) => {
 
     const fromClients = seen.filter((s) => s.source !== 'lua' && s.command !== 'info');
     t.same(fromClients.map((s) => s.command), ['evalsha'], 'one command from the store');
-
-    // commandstats also counts what the script runs inside; those are accounted for by MONITOR's "lua" lines.
     const insideScript = new Map<string, number>();
     for (const s of seen.filter((s) => s.source === 'lua')) insideScript.set(s.command, (insideScript.get(s.command) ?? 0) + 1);
     const delta = diffCalls(before, after);
     t.same(delta, { evalsha: 1, info: 1, ...Object.fromEntries(insideScript) }, 'commandstats: one EVALSHA, the INFO itself, and the script internals');
-    t.ok(insideScript.has('exists') && insideScript.has('time'), 'revocation check and server clock inside the script');
+    t.ok(insideScript.has('time') && !insideScript.has('exists'), 'the server clock inside the script; no revocation lookup');
+
+    seen.length = 0;
+    await store.checkToken('jti');
+    await sleep(50);
+    t.same(seen.filter((s) => s.command !== 'info'), [], 'without a rate: no command at all');
+  });
+
+  t.test('a revocation at one instance reaches the others by pub/sub; a late instance loads it', async (t) => {
+    const a = await makeRedisStore(t, 'mirror:');
+    const b = await makeRedisStore(t, 'mirror:');
+    t.same(await b.checkToken('jti-x'), { revoked: false });
+    await a.revoke('jti-x', 60);
+    t.same(await a.checkToken('jti-x'), { revoked: true }, 'at once where it was made');
+    const deadline = Date.now() + 1000;
+    while ((await b.checkToken('jti-x')).revoked === false && Date.now() < deadline) await sleep(1);
+    t.same(await b.checkToken('jti-x'), { revoked: true }, 'at the other within the pub/sub delivery time');
+    const late = await makeRedisStore(t, 'mirror:');
+    t.same(await late.checkToken('jti-x'), { revoked: true }, 'an instance that starts later reads it back');
+    t.same(await late.checkToken('jti-y'), { revoked: false });
+  });
+
+  t.test('a broken subscription: what was revoked meanwhile is read back, and later messages arrive again', async (t) => {
+    const a = await makeRedisStore(t, 'gap:');
+    const b = await makeRedisStore(t, 'gap:');
+    const admin = new Redis(server.url);
+    t.teardown(() => admin.disconnect());
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    // Written while every subscription is down: no instance hears this message.
+    await a.revoke('jti-gap', 60);
+    const refusedWithin = async (store: RedisStore, jti: string, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline) {
+        if ((await store.checkToken(jti)).revoked) return true;
+        await sleep(5);
+      }
+      return false;
+    };
+    t.ok(await refusedWithin(b, 'jti-gap', 3000), 'the other instance refuses it (asked Redis, or read the list again)');
+    await sleep(300);
+    await a.revoke('jti-after', 60);
+    t.ok(await refusedWithin(b, 'jti-after', 1000), 'and hears revocations again once resubscribed');
+  });
+
+  t.test('a mirror over capacity stops answering and Redis is asked instead: nothing is forgotten', async (t) => {
+    const store = new RedisStore({ url: server.url, key_prefix: 'tiny-mirror:' }, { revocations: { capacity: 2 } });
+    await store.connect();
+    t.teardown(() => store.close());
+    for (const jti of ['r1', 'r2', 'r3']) await store.revoke(jti, 60);
+    for (const jti of ['r1', 'r2', 'r3']) t.same(await store.checkToken(jti), { revoked: true }, `${jti} still refused`);
+    t.same(await store.checkToken('r4'), { revoked: false });
   });
 
   t.test('key prefixes isolate two stores on one server', async (t) => {
