@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ResourceCheck } from '../../authz/smart/access-decision.js';
 import { resourceCheckProblem } from '../../authz/smart/resource-check.js';
-import { exchangeBuffered, parseJsonBody } from '../upstream/buffered-exchange.js';
+import { exchangeBuffered, isJsonMediaType, parseJsonBody } from '../upstream/buffered-exchange.js';
 import { UpstreamError, type Forwarder, type UpstreamRequest } from '../upstream/forwarder.js';
-import { baseUrlMapping, isBundle, rewriteBundleUrls } from './bundle-rewrite.js';
-import { hasPagingHandle, type PagingBinding, type PagingLinkSigner } from './paging-links.js';
+import { mayHavePagingLink, rewriteJsonUrls } from './json-url-rewrite.js';
+import type { PagingBinding, PagingLinkSigner } from './paging-links.js';
 import { badUpstreamAnswer, denied, upstreamFailed, type Refusal } from './refusals.js';
 import type { Reply } from './respond.js';
 
@@ -48,8 +48,10 @@ export async function inspectedExchange(x: InspectedExchange): Promise<Reply | R
     );
   }
 
-  const json = parseJsonBody(response.headers, response.bytes);
+  const isJson = isJsonMediaType(response.headers) && response.bytes.length > 0;
   if (x.checkResponse !== undefined && response.bytes.length > 0) {
+    // Only a checked answer is parsed: a Bundle whose URLs are merely rewritten is not.
+    const json = parseJsonBody(response.headers, response.bytes);
     const problem = json === undefined ? 'the response is not JSON (ask for application/fhir+json)' : resourceCheckProblem(json, x.checkResponse);
     if (problem !== undefined) {
       return denied(
@@ -60,10 +62,15 @@ export async function inspectedExchange(x: InspectedExchange): Promise<Reply | R
   }
 
   let bytes = response.bytes;
-  if (isBundle(json)) {
-    const signer = bundleHasPagingHandle(json) ? await x.signer() : undefined;
-    const mapping = baseUrlMapping(x.upstreamBase, x.publicUrl, (path, query) => (signer ? signer.signIfPaging(path, query, x.originalSearch, x.binding) : query));
-    if (rewriteBundleUrls(json, mapping)) bytes = Buffer.from(JSON.stringify(json));
+  if (isJson) {
+    const text = bytes.toString('utf8');
+    const signer = mayHavePagingLink(text) ? await x.signer() : undefined;
+    const rewritten = rewriteJsonUrls(text, {
+      upstreamBase: x.upstreamBase,
+      publicBase: x.publicUrl,
+      signPagingLink: (path, query) => (signer ? signer.signIfPaging(path, query, x.originalSearch, x.binding) : query),
+    });
+    if (rewritten !== undefined) bytes = Buffer.from(rewritten);
   }
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(response.headers)) if (!FRAMING.includes(name)) headers[name] = value;
@@ -77,11 +84,3 @@ function whatWasChecked(check: ResourceCheck): string {
   return parts.join(' and ');
 }
 
-function bundleHasPagingHandle(bundle: Record<string, unknown>): boolean {
-  const links = Array.isArray(bundle['link']) ? (bundle['link'] as { url?: unknown }[]) : [];
-  return links.some((link) => {
-    if (typeof link?.url !== 'string') return false;
-    const q = link.url.indexOf('?');
-    return q !== -1 && hasPagingHandle(new URLSearchParams(link.url.slice(q + 1)));
-  });
-}

@@ -18,10 +18,15 @@ export async function exchangeBuffered(forwarder: Forwarder, request: UpstreamRe
   return { ok: true, status: response.status, headers: response.headers, bytes: read.bytes };
 }
 
+/** Whether the Content-Type says JSON (`application/json`, `application/fhir+json`, ...). */
+export function isJsonMediaType(headers: IncomingHttpHeaders): boolean {
+  const mediaType = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return mediaType.endsWith('json');
+}
+
 /** The JSON a response carries, or undefined when it is not JSON (by media type and by parse). */
 export function parseJsonBody(headers: IncomingHttpHeaders, bytes: Buffer): unknown {
-  const mediaType = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (!mediaType.endsWith('json') || bytes.length === 0) return undefined;
+  if (!isJsonMediaType(headers) || bytes.length === 0) return undefined;
   try {
     return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { readBounded } from '../../../gateway/upstream/bounded-read.js';
-import { baseUrlMapping, rewriteBundleUrls } from '../../../gateway/proxy/bundle-rewrite.js';
+import { rewriteJsonUrls } from '../../../gateway/proxy/json-url-rewrite.js';
 import { gatewayCapabilityStatement } from '../../../gateway/proxy/capability-statement.js';
 import { applyJsonPatch } from '../../../authz/smart/json-patch.js';
 import { PagingLinkSigner } from '../../../gateway/proxy/paging-links.js';
@@ -30,28 +30,51 @@ t.test('resourceCheckProblem recurses into Bundles and fails closed', async (t) 
   t.ok(resourceCheckProblem({ resourceType: 'Bundle', entry: 'x' }, check), 'malformed Bundle: refused');
 });
 
-t.test('bundle URLs move to the public base; other URLs are left alone', async (t) => {
-  const bundle: Record<string, unknown> = {
+t.test('URLs under the upstream base move to the public base; other URLs are left alone', async (t) => {
+  const bundle = {
     resourceType: 'Bundle',
-    link: [{ relation: 'next', url: 'http://up/fhir?_getpages=x' }, { relation: 'other', url: 'https://elsewhere/x' }],
+    link: [
+      { relation: 'next', url: 'http://up/fhir?_getpages=x' },
+      { relation: 'other', url: 'https://elsewhere/x' },
+    ],
     entry: [{ fullUrl: 'http://up/fhir/Patient/1', response: { location: 'http://up/fhir/Patient/1/_history/2' } }, { fullUrl: 'urn:uuid:1' }],
   };
   const seen: string[] = [];
-  const changed = rewriteBundleUrls(
-    bundle,
-    baseUrlMapping('http://up/fhir', 'https://gw', (path, query) => {
+  const rewrite = {
+    upstreamBase: 'http://up/fhir',
+    publicBase: 'https://gw',
+    signPagingLink: (path: string, query: URLSearchParams) => {
       seen.push(`${path}?${query.toString()}`);
       return new URLSearchParams([...query, ['signed', '1']]);
-    }),
-  );
-  t.ok(changed);
-  t.same(bundle, {
+    },
+  };
+  const expected = {
     resourceType: 'Bundle',
     link: [{ relation: 'next', url: 'https://gw?_getpages=x&signed=1' }, { relation: 'other', url: 'https://elsewhere/x' }],
     entry: [{ fullUrl: 'https://gw/Patient/1', response: { location: 'https://gw/Patient/1/_history/2' } }, { fullUrl: 'urn:uuid:1' }],
-  });
+  };
+  const changed = rewriteJsonUrls(JSON.stringify(bundle), rewrite);
+  t.same(JSON.parse(changed!), expected);
   t.same(seen, ['/?_getpages=x'], 'the base itself is the path "/" for signing');
-  t.notOk(rewriteBundleUrls({ resourceType: 'Bundle', link: [{ url: 'http://up/fhirx/y' }] }, baseUrlMapping('http://up/fhir', 'https://gw', (_p, q) => q)), 'a longer prefix is not the base');
+
+  // The same document spelled with escaped slashes (valid JSON) is read by the parser instead.
+  seen.length = 0;
+  const escaped = JSON.stringify(bundle).replace(/\//g, '\\/');
+  t.same(JSON.parse(rewriteJsonUrls(escaped, rewrite)!), expected, 'http:\\/\\/ spellings too');
+  t.same(seen, ['/?_getpages=x']);
+
+  const noop = { ...rewrite, signPagingLink: (_p: string, q: URLSearchParams) => q };
+  t.equal(rewriteJsonUrls(JSON.stringify({ resourceType: 'Bundle', link: [{ url: 'http://up/fhirx/y' }] }), noop), undefined, 'a longer prefix is not the base');
+  t.equal(rewriteJsonUrls(JSON.stringify({ resourceType: 'Bundle', link: [{ url: 'https://gw/x' }] }), noop), undefined, 'nothing to move: undefined');
+  const data = JSON.stringify({ resourceType: 'Observation', subject: { reference: 'http://up/fhir/Patient/1' }, note: [{ text: 'see http://up/fhir/Patient/1 "quoted"' }] });
+  t.same(JSON.parse(rewriteJsonUrls(data, noop)!), {
+    resourceType: 'Observation',
+    subject: { reference: 'https://gw/Patient/1' },
+    note: [{ text: 'see http://up/fhir/Patient/1 "quoted"' }],
+  }, 'an absolute reference is a URL under the base; a URL inside prose is not a URL value');
+  const quotedInProse = JSON.stringify({ note: 'he said "http://up/fhir/Patient/1" twice', url: 'http://up/fhir/Patient/2' });
+  t.same(JSON.parse(rewriteJsonUrls(quotedInProse, noop)!), { note: 'he said "http://up/fhir/Patient/1" twice', url: 'https://gw/Patient/2' }, 'an escaped quote before the base is prose, not a value');
+  t.equal(rewriteJsonUrls('{"url":"http://up/fhir/x', noop), undefined, 'not JSON: left as it is');
 });
 
 t.test('paging links are bound to path, query, identity and time', async (t) => {
