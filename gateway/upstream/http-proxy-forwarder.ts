@@ -66,11 +66,9 @@ export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
             resolve({ ok: false, error: credentialsRefusedError(), responseStarted: false });
           };
         }
-        const proxyOptions = {
-          target: upstreamBase + request.path,
-          ...(request.body ? { buffer: Readable.from([request.body]) } : {}),
-          ...(request.withhold401 === true ? { selfHandleResponse: true } : {}),
-        };
+        const proxyOptions: httpProxy.ServerOptions = { target: upstreamBase + request.path };
+        if (request.body) proxyOptions.buffer = Readable.from([request.body]);
+        if (request.withhold401 === true) proxyOptions.selfHandleResponse = true;
         proxy.web(req, res as ServerResponse, proxyOptions, (err: Error & { code?: string }) => {
           res.off('close', done);
           res.off('finish', done);
