@@ -1,45 +1,15 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { metricValue } from '../../support/ops-helpers.js';
-import { startGuardedUpstream, type GuardedUpstream } from '../../support/guarded-upstream.js';
-import { startTokenServer, type TokenServer } from '../../support/oidc-token-server.js';
+import type { GuardedUpstream } from '../../support/guarded-upstream.js';
 import { diagnosticsOf, FORWARDERS, startUpstreamGateway, type GatewayAnswer } from '../../support/upstream-gateway.js';
-import { waitFor } from '../../support/gateway-process.js';
+import { clientCredentials, observation, PATIENT, SECRET, tokenServerAndUpstream } from './client-credentials-upstream.js';
 
 /**
  * Issue 11, upstream.auth client_credentials end to end: the compiled CLI gateway in front of
  * the Medplum FHIR server behind a check that accepts only tokens of a real OAuth server
- * (oidc-provider), which counts its token requests. Both forwarders.
+ * (oidc-provider), which counts its token requests. Both forwarders. (Renewal and a token
+ * endpoint that refuses: upstream-auth-renewal-e2e.test.ts.)
  */
-
-const SECRET = 'gw-secret: with +%& and spaces';
-const PATIENT = 'pat-a';
-
-const observation = (id: string, patient: string) => ({
-  resourceType: 'Observation',
-  ...(id ? { id } : {}),
-  status: 'final',
-  code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
-  subject: { reference: `Patient/${patient}` },
-});
-
-async function tokenServerAndUpstream(t: Test, accessTokenTtl?: number): Promise<{ server: TokenServer; upstream: GuardedUpstream }> {
-  const server = await startTokenServer(t, {
-    clients: [{ client_id: 'fhir-gateway', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic' }],
-    ...(accessTokenTtl !== undefined ? { accessTokenTtl } : {}),
-  });
-  const upstream = await startGuardedUpstream(t, async (headers) => {
-    const match = /^Bearer (.+)$/.exec(headers.authorization ?? '');
-    if (!match) return false;
-    await server.verify(match[1]!);
-    return true;
-  });
-  await upstream.fhir.seed([{ resourceType: 'Patient', id: PATIENT }, { resourceType: 'Patient', id: 'p-other' }, observation('obs-a', PATIENT)] as never);
-  return { server, upstream };
-}
-
-function clientCredentials(server: TokenServer) {
-  return { type: 'client_credentials', token_url: server.tokenUrl, client_id: 'fhir-gateway', client_secret: '${UPSTREAM_SECRET}', scope: 'system/*.rs', audience: server.resource };
-}
 
 /** The upstream's requests since the last call. */
 function takeRequests(upstream: GuardedUpstream) {
@@ -149,52 +119,3 @@ for (const forwarder of FORWARDERS) {
     }
   });
 }
-
-t.test('tokens are renewed before they expire: no request ever meets an expired token', async (t) => {
-  // 5 s tokens: usable 4 s, renewed 0.4 s before that.
-  const { server, upstream } = await tokenServerAndUpstream(t, 5);
-  const { call, mint } = await startUpstreamGateway(t, {
-    upstream: { url: upstream.baseUrl, auth: clientCredentials(server) },
-    forwarder: 'undici',
-    env: { UPSTREAM_SECRET: SECRET },
-  });
-  const token = await mint({ sub: 'backend', client_id: 'backend', scope: 'system/*.rs' });
-  const statuses: number[] = [];
-  const started = Date.now();
-  while (Date.now() - started < 6_000) {
-    const batch = await Promise.all(Array.from({ length: 5 }, () => call(token, 'GET', `/Patient/${PATIENT}`)));
-    statuses.push(...batch.map((a) => a.status));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  t.ok(statuses.length > 50);
-  t.same(new Set(statuses), new Set([200]), 'every request passed');
-  t.equal(upstream.refusals(), 0, 'the upstream never saw an expired (or any refused) token');
-  t.equal(server.tokenRequests(), 2, 'one token per validity window: the first, and its renewal');
-  t.equal(new Set(upstream.seen.map((h) => h.authorization)).size, 2, 'two tokens reached the upstream');
-});
-
-t.test('no token can be had: 502 saying why, /readyz 503 with the reason, a metric, nothing forwarded', async (t) => {
-  const { server, upstream } = await tokenServerAndUpstream(t);
-  const { gw, call, mint, metrics } = await startUpstreamGateway(t, {
-    upstream: { url: upstream.baseUrl, auth: clientCredentials(server) },
-    env: { UPSTREAM_SECRET: 'not-the-secret' },
-  });
-  const token = await mint({ sub: 'backend', client_id: 'backend', scope: 'system/*.rs' });
-  const answer = await call(token, 'GET', `/Patient/${PATIENT}`);
-  t.equal(answer.status, 502);
-  t.equal(answer.json?.resourceType, 'OperationOutcome');
-  t.match(diagnosticsOf(answer), /could not get its credentials for the FHIR server: .*refused the gateway's token request \(HTTP 401, invalid_client/);
-  t.equal(answer.headers['cache-control'], 'no-store');
-
-  await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 503, 5_000, '/readyz 503');
-  const ready = (await (await fetch(`${gw.url}/readyz`)).json()) as Record<string, unknown>;
-  t.match(ready, { ready: false, store: 'ok', upstream: 'credentials', upstream_reason: /invalid_client/ }, '/readyz says why');
-  t.equal(upstream.requests.length, 0, 'nothing reached the upstream');
-  t.ok(metricValue(await metrics(), 'fhirgw_upstream_token_requests_total', { kind: 'client_credentials', outcome: 'error', failure: 'refused' }) >= 1, 'counted as refused');
-  t.ok(server.tokenRequests() >= 1);
-
-  await gw.stop();
-  const warnings = gw.logs.filter((l) => l['msg'] === 'cannot get a token for the upstream: requests that need one are answered 502 until it works again');
-  t.equal(warnings.length, 1, 'one log line when it starts failing, not one per request');
-  t.notOk((gw.stdout() + gw.stderr()).includes('not-the-secret'), 'the secret is never logged');
-});

@@ -1,34 +1,33 @@
-import t, { type Test } from 'tap';
+import type { Test } from 'tap';
 import { startGuardedUpstream, type GuardedUpstream } from '../../support/guarded-upstream.js';
-import { diagnosticsOf, FORWARDERS, startUpstreamGateway } from '../../support/upstream-gateway.js';
+import { diagnosticsOf, startUpstreamGateway, type ForwarderKind } from '../../support/upstream-gateway.js';
 import { makeTestPki, type IssuedCertificate } from '../../support/test-pki.js';
 
 /**
  * Issue 11, upstream.tls end to end: the compiled CLI gateway in front of the Medplum FHIR
  * server behind https with a CA made in the test (openssl) that requires a client certificate
- * from that CA. The right files work, through both forwarders and for every request the
- * gateway makes there; a wrong CA, a missing client certificate and an expired server
+ * from that CA. The right files work, for every request the gateway makes there; a wrong CA, a missing client certificate and an expired server
  * certificate each answer 502 with the problem named, in the OperationOutcome and in the log,
- * and /readyz says it.
+ * and /readyz says it. Run once per forwarder (one test file each, so each stays short).
  */
 
-const pki = makeTestPki(t);
-const upstreamCa = pki.ca('hospital-ca');
-const otherCa = pki.ca('other-ca');
-const serverCert = upstreamCa.server('fhir-upstream', ['fhir.internal', '127.0.0.1']);
-const byNameOnly = upstreamCa.server('fhir-by-name', ['fhir.internal']);
-const expiredCert = upstreamCa.server('fhir-expired', ['fhir.internal', '127.0.0.1'], { expired: true });
-const gatewayClient = upstreamCa.client('fhir-gateway');
+export function upstreamTlsSuite(t: Test, forwarder: ForwarderKind): void {
+  const pki = makeTestPki(t);
+  const upstreamCa = pki.ca('hospital-ca');
+  const otherCa = pki.ca('other-ca');
+  const serverCert = upstreamCa.server('fhir-upstream', ['fhir.internal', '127.0.0.1']);
+  const byNameOnly = upstreamCa.server('fhir-by-name', ['fhir.internal']);
+  const expiredCert = upstreamCa.server('fhir-expired', ['fhir.internal', '127.0.0.1'], { expired: true });
+  const gatewayClient = upstreamCa.client('fhir-gateway');
 
-async function mtlsUpstream(t: Test, cert: IssuedCertificate): Promise<GuardedUpstream> {
-  const upstream = await startGuardedUpstream(t, async () => true, { tls: { cert: cert.cert, key: cert.key, ca: upstreamCa.cert } });
-  await upstream.fhir.seed([{ resourceType: 'Patient', id: 'p1' }] as never);
-  return upstream;
-}
+  async function mtlsUpstream(t: Test, cert: IssuedCertificate): Promise<GuardedUpstream> {
+    const upstream = await startGuardedUpstream(t, async () => true, { tls: { cert: cert.cert, key: cert.key, ca: upstreamCa.cert } });
+    await upstream.fhir.seed([{ resourceType: 'Patient', id: 'p1' }] as never);
+    return upstream;
+  }
 
-const rightFiles = { ca_file: upstreamCa.certFile, cert_file: gatewayClient.certFile, key_file: gatewayClient.keyFile };
+  const rightFiles = { ca_file: upstreamCa.certFile, cert_file: gatewayClient.certFile, key_file: gatewayClient.keyFile };
 
-for (const forwarder of FORWARDERS) {
   t.test(`the ${forwarder} forwarder: the right files work for every request to the upstream`, async (t) => {
     const upstream = await mtlsUpstream(t, serverCert);
     const { gw, call, mint } = await startUpstreamGateway(t, { upstream: { url: upstream.baseUrl, tls: rightFiles }, forwarder });
@@ -86,4 +85,3 @@ for (const forwarder of FORWARDERS) {
     });
   }
 }
-
