@@ -13,6 +13,7 @@ import { parseDuration } from './durations.js';
 import { isValidPasswordHash } from './password-hash-format.js';
 import { upstreamAuthSchema, upstreamIdentitySchema, upstreamSectionProblems, upstreamTlsSchema } from './upstream-schema.js';
 import { parseClaimTemplate, sampleClaimTemplate } from './claim-templates.js';
+import { isScopeList } from './scope-syntax.js';
 
 // ---------------------------------------------------------------------------------------
 // Schema vocabulary
@@ -741,9 +742,3 @@ function isAbsoluteUriWithoutFragment(uri: string): boolean {
   return URL.canParse(uri) && !uri.includes('#');
 }
 
-// RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces.
-const SCOPE_LIST_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/;
-
-function isScopeList(scope: string): boolean {
-  return SCOPE_LIST_PATTERN.test(scope);
-}

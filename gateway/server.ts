@@ -21,6 +21,8 @@ import type { Forwarder } from './upstream/forwarder.js';
 import { createHttpProxyForwarder } from './upstream/http-proxy-forwarder.js';
 import { instrumentForwarder } from './upstream/instrumented-forwarder.js';
 import { createUndiciForwarder } from './upstream/undici-forwarder.js';
+import { createUpstreamClient, type UpstreamClient } from './upstream/upstream-client.js';
+import { createUpstreamSetup } from './upstream/upstream-setup.js';
 
 export interface Gateway {
   server: Server;
@@ -29,6 +31,11 @@ export interface Gateway {
   runtime: RuntimeHolder;
   store: Store;
   metrics: GatewayMetrics;
+  /**
+   * Every request towards the upstream goes through this (credentials, TLS, identity, the 401
+   * retry): the patient picker's searches and AuditEvents sent to the upstream use it too.
+   */
+  upstream: UpstreamClient;
   /** Background start: `ready()` once the store answered and the keys are loaded. */
   startup: GatewayStartup;
   /** Swap in a new configuration (SIGHUP). Upstream, store and listener changes need a restart. */
@@ -66,12 +73,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // The store is connected and the keys loaded in the background (gateway/process/startup.ts):
   // the process listens even while Redis is down, answering 503 until it is reachable.
   const runtime = new RuntimeHolder(buildRuntime(config, PENDING_KEYS, store));
+  // Credentials, TLS and identity towards the upstream, before anything starts (a file that
+  // became unreadable since the config loaded is a ConfigError). A reload keeps the running
+  // upstream (see reload), so this is built once.
+  const setup = createUpstreamSetup({
+    config,
+    log,
+    keys: () => runtime.get().keys,
+    onTokenRequest: (event) => metrics.upstreamTokenRequests.inc({ kind: event.kind, outcome: event.outcome, failure: event.failure ?? '' }),
+  });
   const startup = await startStoreAndKeys({ runtime, store, log });
-  const forwarderOptions = { upstream: config.upstream, publicUrl: runtime.get().publicUrl };
+  const forwarderOptions = { upstream: config.upstream, publicUrl: runtime.get().publicUrl, tls: setup.tls };
   const forwarder = instrumentForwarder(
     options.forwarder ?? (config.upstream.forwarder === 'undici' ? createUndiciForwarder(forwarderOptions) : createHttpProxyForwarder(forwarderOptions)),
     metrics,
   );
+  const upstream = createUpstreamClient({ forwarder, credentials: setup.credentials, identity: setup.identity });
   let draining = false;
 
   const authorizationServer = createAuthorizationServer({
@@ -84,7 +101,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const proxy = new FhirProxy({
     runtime,
-    forwarder,
+    upstream,
     verifyToken: createTokenVerifier({ maxEntries: 10_000, maxAgeMs: 60_000 }),
     log,
     onDecided: recordDecisions({ metrics, audit: options.audit }),
@@ -95,7 +112,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       routes: {
         operations: operationsEndpoints({
           store: () => runtime.get().store,
-          upstreamUrl: () => runtime.get().config.upstream.url,
+          upstreamReadiness: (timeoutMs) => upstream.readiness(timeoutMs),
           metrics,
           draining: () => draining,
           started: startup.ready,
@@ -134,6 +151,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     runtime,
     store,
     metrics,
+    upstream,
     startup,
     async reload(next) {
       const current = runtime.get().config;
@@ -158,7 +176,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         server.closeAllConnections();
         await closed;
       }
-      forwarder.close();
+      await upstream.close();
       await store.close();
     },
   };

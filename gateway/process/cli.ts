@@ -49,7 +49,14 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number | un
     if (err instanceof ConfigError) return reportConfigError(err);
     throw err;
   }
-  await runGateway(configPath, config, env);
+  try {
+    await runGateway(configPath, config, env);
+  } catch (err) {
+    // A file the config names that became unusable between loading and starting (upstream.tls,
+    // upstream.auth). Exits at once: the store may already be trying to connect.
+    if (err instanceof ConfigError) process.exit(reportConfigError(err));
+    throw err;
+  }
   return undefined;
 }
 

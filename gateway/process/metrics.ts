@@ -30,6 +30,12 @@ export class GatewayMetrics {
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
+  readonly upstreamTokenRequests = new Counter({
+    name: 'fhirgw_upstream_token_requests_total',
+    help: 'Requests for the gateway\'s own upstream tokens (upstream.auth), by auth type, outcome and failure (empty when ok)',
+    labelNames: ['kind', 'outcome', 'failure'] as const,
+    registers: [this.registry],
+  });
   readonly storeErrors = new Counter({
     name: 'fhirgw_store_errors_total',
     help: 'Store operations that failed (Redis unreachable, timeouts)',

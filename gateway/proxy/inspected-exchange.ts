@@ -2,15 +2,18 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ResourceCheck } from '../../authz/smart/access-decision.js';
 import { resourceCheckProblem } from '../../authz/smart/resource-check.js';
 import { exchangeBuffered, isJsonMediaType, parseJsonBody } from '../upstream/buffered-exchange.js';
-import { UpstreamError, type Forwarder, type UpstreamRequest } from '../upstream/forwarder.js';
+import type { UpstreamRequest } from '../upstream/forwarder.js';
+import type { OnBehalfOf, UpstreamSender } from '../upstream/upstream-client.js';
 import { mayHavePagingLink, rewriteJsonUrls } from './json-url-rewrite.js';
 import type { PagingBinding, PagingLinkSigner } from './paging-links.js';
-import { badUpstreamAnswer, denied, upstreamFailed, type Refusal } from './refusals.js';
+import { badUpstreamAnswer, denied, upstreamRefusal, type Refusal } from './refusals.js';
 import type { Reply } from './respond.js';
 
 interface InspectedExchange {
-  forwarder: Forwarder;
+  upstream: UpstreamSender;
   request: UpstreamRequest;
+  /** The token the request is made for (identity headers, the forwarded token). */
+  onBehalfOf: OnBehalfOf;
   /** ResourceCheck the decision asked for on the response, if any. */
   checkResponse: ResourceCheck | undefined;
   /** Bytes the gateway holds at most (proxy.max_buffered_body). */
@@ -37,9 +40,9 @@ const FRAMING = ['content-length', 'transfer-encoding', 'content-encoding'];
 export async function inspectedExchange(x: InspectedExchange): Promise<Reply | Refusal> {
   let response;
   try {
-    response = await exchangeBuffered(x.forwarder, x.request, x.limit);
+    response = await exchangeBuffered(x.upstream, x.request, x.limit, x.onBehalfOf);
   } catch (err) {
-    return upstreamFailed(err instanceof UpstreamError ? err : new UpstreamError('unreachable', 'error'));
+    return upstreamRefusal(err);
   }
   if (!response.ok) {
     return badUpstreamAnswer(

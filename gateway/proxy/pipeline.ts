@@ -7,8 +7,8 @@ import { resourceCheckProblem } from '../../authz/smart/resource-check.js';
 import type { AccessTokenClaims } from '../../authz/smart/token-claims.js';
 import type { TokenVerifier } from '../../authz/tokens/verified-token-cache.js';
 import type { Exchange } from '../http/exchange.js';
-import type { Forwarder } from '../upstream/forwarder.js';
 import { ownRequestHeaders, upstreamRequestHeaders } from '../upstream/request-headers.js';
+import type { OnBehalfOf, UpstreamClient } from '../upstream/upstream-client.js';
 import { bearerToken } from './bearer-token.js';
 import { appendQuery, searchAsGet } from './forwarded-search.js';
 import { inspectedExchange } from './inspected-exchange.js';
@@ -25,7 +25,8 @@ import { verifiedClaims } from './token-verification.js';
 
 interface FhirProxyDeps {
   runtime: RuntimeHolder;
-  forwarder: Forwarder;
+  /** Every request towards the upstream, with its credentials, TLS and identity (gateway/upstream/upstream-client.ts). */
+  upstream: UpstreamClient;
   /** Signature verification with its cache (authz/tokens/verified-token-cache.ts). */
   verifyToken: TokenVerifier;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
@@ -107,7 +108,7 @@ export class FhirProxy {
     if (isRefusal(target)) return this.refuse(exchange, target);
     exchange.path = target.path;
     if ((method === 'GET' || method === 'HEAD') && target.path === '/metadata') {
-      const answer = await capabilityStatement(this.deps.forwarder, target.rawQuery, ownRequestHeaders(exchange), runtime.publicUrl, limit);
+      const answer = await capabilityStatement(this.deps.upstream, target.rawQuery, ownRequestHeaders(exchange), runtime.publicUrl, limit);
       if (isRefusal(answer)) return this.refuse(exchange, answer);
       exchange.decision = 'allow';
       exchange.reason = 'capability statement';
@@ -157,7 +158,7 @@ export class FhirProxy {
       }
     }
     exchange.reason = decision.reason;
-    return this.forward(exchange, runtime, { decision, facts, input, path: target.path, body, binding, classified });
+    return this.forward(exchange, runtime, { decision, facts, input, path: target.path, body, binding, classified, claims, accessToken: token });
   }
 
   /** Stages 7 and 8: carries out the allowed decision's remaining instructions, then forwards. */
@@ -170,7 +171,13 @@ export class FhirProxy {
 
     if (decision.checkCurrentResource) {
       const jsonPatch = facts.method === 'PATCH' && Array.isArray(facts.body) ? facts.body : undefined;
-      const stored = await checkStoredResource(this.deps.forwarder, { path: allowed.path, headers: ownRequestHeaders(exchange) }, decision.checkCurrentResource, limit, jsonPatch);
+      const stored = await checkStoredResource(
+        this.deps.upstream,
+        { path: allowed.path, headers: ownRequestHeaders(exchange), onBehalfOf: allowed },
+        decision.checkCurrentResource,
+        limit,
+        jsonPatch,
+      );
       if (isRefusal(stored)) return this.refuse(exchange, stored);
       const pinned = pinVersion(exchange, facts.method, stored.etag);
       if (pinned) return this.refuse(exchange, pinned);
@@ -180,7 +187,12 @@ export class FhirProxy {
     const headers = upstreamRequestHeaders(exchange);
     const bundle = !('error' in allowed.classified) && BUNDLE_INTERACTIONS.has(allowed.classified.interaction);
     if (decision.checkResponse === undefined && !bundle) {
-      const result = await this.deps.forwarder.forward(req, res, { method: req.method ?? 'GET', path: upstreamPath, headers, ...(allowed.body ? { body: allowed.body.bytes } : {}) });
+      const result = await this.deps.upstream.forward(
+        req,
+        res,
+        { method: req.method ?? 'GET', path: upstreamPath, headers, ...(allowed.body ? { body: allowed.body.bytes } : {}) },
+        allowed,
+      );
       if (!result.ok) {
         if (result.responseStarted) {
           exchange.upstreamError = upstreamFailed(result.error).upstreamError;
@@ -198,7 +210,8 @@ export class FhirProxy {
       delete headers['if-modified-since'];
     }
     const answer = await inspectedExchange({
-      forwarder: this.deps.forwarder,
+      upstream: this.deps.upstream,
+      onBehalfOf: allowed,
       // HEAD is sent as GET so the answer can be checked; node sends no body for HEAD.
       request: { method: req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET'), path: upstreamPath, headers, ...(allowed.body ? { body: allowed.body.bytes } : {}) },
       checkResponse: decision.checkResponse,
@@ -235,7 +248,8 @@ function header(value: string | string[] | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-interface Allowed {
+/** An allowed request, and the verified token it is made for (its identity goes upstream: OnBehalfOf). */
+interface Allowed extends OnBehalfOf {
   decision: AccessAllowed;
   facts: FhirRequestFacts;
   input: DecisionInput;

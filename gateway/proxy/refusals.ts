@@ -1,7 +1,7 @@
 import { rateLimitHeaders } from '../../authz/rate-limit-headers.js';
 import type { AccessDenied } from '../../authz/smart/access-decision.js';
 import { STARTING_MESSAGE, type RateLimitResult } from '../../authz/store.js';
-import type { UpstreamError } from '../upstream/forwarder.js';
+import { UpstreamError } from '../upstream/forwarder.js';
 import type { DecisionKind } from '../http/exchange.js';
 import { bearerChallenge, type IssueType, type OutcomeIssue } from './operation-outcome.js';
 
@@ -132,18 +132,37 @@ export function starting(): Refusal {
   return { refused: true, status: 503, issue: 'transient', diagnostics: STARTING_MESSAGE, decision: 'error', headers: { 'Retry-After': '1' } };
 }
 
-/** The upstream did not answer (in time): 504 for a timeout, 502 otherwise. */
+/**
+ * The exchange with the upstream failed: 504 for a timeout, 502 otherwise, saying which failure
+ * it was. A certificate problem and refused credentials are the operator's to fix: their
+ * message goes to the log too (a warning); a token endpoint that fails is logged once by the
+ * credentials themselves, not once per request.
+ */
 export function upstreamFailed(error: UpstreamError): Refusal {
-  const timeout = error.kind === 'timeout';
-  return {
-    refused: true,
-    status: timeout ? 504 : 502,
-    issue: timeout ? 'timeout' : 'transient',
-    diagnostics: timeout ? 'The FHIR server did not answer in time' : 'The FHIR server could not be reached',
-    decision: 'error',
-    auditReason: `upstream error: ${timeout ? 'timeout' : error.code}`,
-    upstreamError: timeout ? 'timeout' : error.code,
-  };
+  switch (error.kind) {
+    case 'timeout':
+      return upstreamFailure(504, 'timeout', 'The FHIR server did not answer in time', 'timeout');
+    case 'unreachable':
+      return upstreamFailure(502, 'transient', 'The FHIR server could not be reached', error.code);
+    case 'tls':
+      return { ...upstreamFailure(502, 'security', `The gateway could not connect to the FHIR server: ${error.message}`, `tls ${error.code}`), cause: error.message };
+    case 'credentials_unavailable':
+      return upstreamFailure(502, 'transient', `The gateway could not get its credentials for the FHIR server: ${error.message}`, `credentials unavailable (${error.code})`);
+    case 'credentials_refused':
+      return {
+        ...upstreamFailure(502, 'security', "The FHIR server refused the gateway's upstream credentials", 'credentials refused'),
+        cause: "the upstream answered 401 to the gateway's credentials (upstream.auth)",
+      };
+  }
+}
+
+/** Whatever an exchange with the upstream rejected with, as its refusal (UpstreamError, or anything else as unreachable). */
+export function upstreamRefusal(err: unknown): Refusal {
+  return upstreamFailed(err instanceof UpstreamError ? err : new UpstreamError('unreachable', 'error'));
+}
+
+function upstreamFailure(status: 502 | 504, issue: IssueType, diagnostics: string, upstreamError: string): Refusal {
+  return { refused: true, status, issue, diagnostics, decision: 'error', auditReason: `upstream error: ${upstreamError}`, upstreamError };
 }
 
 /** The upstream answered, but with something the gateway cannot pass on (too large, not what was asked). */

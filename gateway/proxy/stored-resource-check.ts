@@ -3,8 +3,8 @@ import type { ResourceCheck } from '../../authz/smart/access-decision.js';
 import { applyJsonPatch } from '../../authz/smart/json-patch.js';
 import { resourceCheckProblem } from '../../authz/smart/resource-check.js';
 import { exchangeBuffered, parseJsonBody } from '../upstream/buffered-exchange.js';
-import { UpstreamError, type Forwarder } from '../upstream/forwarder.js';
-import { badUpstreamAnswer, denied, upstreamFailed, type Refusal } from './refusals.js';
+import type { OnBehalfOf, UpstreamSender } from '../upstream/upstream-client.js';
+import { badUpstreamAnswer, denied, upstreamRefusal, type Refusal } from './refusals.js';
 
 /** The stored resource passed the check; `etag` is the version that was checked (ETag form), when known. */
 interface StoredResourceChecked {
@@ -17,19 +17,20 @@ interface StoredResourceChecked {
  * resource it could not read. A JSON Patch (`jsonPatch`) is also applied to the stored resource
  * and the result checked. Nothing stored (404/410) passes: there is nothing to protect, and the
  * body check covers what gets written. Any other answer the gateway cannot check refuses the write.
+ * The fetch is made for the token's user (its identity goes along, as with the write itself).
  */
 export async function checkStoredResource(
-  forwarder: Forwarder,
-  request: { path: string; headers: IncomingHttpHeaders },
+  upstream: UpstreamSender,
+  request: { path: string; headers: IncomingHttpHeaders; onBehalfOf: OnBehalfOf },
   check: ResourceCheck,
   limit: number,
   jsonPatch: unknown,
 ): Promise<StoredResourceChecked | Refusal> {
   let response;
   try {
-    response = await exchangeBuffered(forwarder, { method: 'GET', path: request.path, headers: request.headers }, limit);
+    response = await exchangeBuffered(upstream, { method: 'GET', path: request.path, headers: request.headers }, limit, request.onBehalfOf);
   } catch (err) {
-    return upstreamFailed(err instanceof UpstreamError ? err : new UpstreamError('unreachable', 'error'));
+    return upstreamRefusal(err);
   }
   if (response.ok && (response.status === 404 || response.status === 410)) return { etag: undefined };
   const stored = response.ok && response.status === 200 ? parseJsonBody(response.headers, response.bytes) : undefined;

@@ -1,18 +1,19 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { readBounded } from './bounded-read.js';
-import type { Forwarder, UpstreamRequest } from './forwarder.js';
+import type { UpstreamRequest } from './forwarder.js';
+import type { OnBehalfOf, UpstreamSender } from './upstream-client.js';
 
 type BufferedResponse =
   | { ok: true; status: number; headers: IncomingHttpHeaders; bytes: Buffer }
   | { ok: false; tooLarge: true; status: number };
 
 /**
- * Sends a request through any Forwarder and reads the whole answer, up to `limit` bytes, for
- * callers that must look at it before the client does. Asks for an unencoded body (the gateway
- * parses it); rejects with UpstreamError like `send`.
+ * Sends a request (with credentials, and the identity of `onBehalfOf` when given) and reads the
+ * whole answer, up to `limit` bytes, for callers that must look at it before the client does.
+ * Asks for an unencoded body (the gateway parses it); rejects with UpstreamError like `send`.
  */
-export async function exchangeBuffered(forwarder: Forwarder, request: UpstreamRequest, limit: number): Promise<BufferedResponse> {
-  const response = await forwarder.send({ ...request, headers: { ...request.headers, 'accept-encoding': 'identity' } });
+export async function exchangeBuffered(upstream: UpstreamSender, request: UpstreamRequest, limit: number, onBehalfOf?: OnBehalfOf): Promise<BufferedResponse> {
+  const response = await upstream.send({ ...request, headers: { ...request.headers, 'accept-encoding': 'identity' } }, onBehalfOf);
   const read = await readBounded(response.body, limit);
   if (!read.ok) return { ok: false, tooLarge: true, status: response.status };
   return { ok: true, status: response.status, headers: response.headers, bytes: read.bytes };

@@ -2,13 +2,15 @@ import { Agent, request as httpRequest, type ClientRequest, type IncomingHttpHea
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { UpstreamError, type Forwarder, type ForwarderOptions, type ForwardResult, type UpstreamRequest, type UpstreamResponse } from './forwarder.js';
+import { credentialsRefusedError, transportError, UpstreamError, type Forwarder, type ForwarderOptions, type ForwardResult, type UpstreamRequest, type UpstreamResponse } from './forwarder.js';
 import { cleanResponseHeaders } from './response-headers.js';
 
 /** What one forward needs inside http-proxy's hooks, which only see the request objects. */
 interface ForwardState {
   timedOut: boolean;
   headers: IncomingHttpHeaders;
+  /** Set when a 401 must not reach the client (UpstreamRequest.withhold401): called instead of writing it. */
+  onUnauthorized: (() => void) | undefined;
 }
 type RequestWithForwardState = IncomingMessage & { forwardState?: ForwardState };
 
@@ -17,7 +19,8 @@ export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
   const target = new URL(options.upstream.url);
   const isHttps = target.protocol === 'https:';
   const agentOptions = { keepAlive: true, maxSockets: options.upstream.max_sockets, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  const agent = isHttps ? new HttpsAgent(agentOptions) : new Agent(agentOptions);
+  // upstream.tls: the CA, client certificate and server name (the agent's servername wins over the Host header's).
+  const agent = isHttps ? new HttpsAgent({ ...options.tls.agentOptions, ...agentOptions }) : new Agent(agentOptions);
   const proxy = httpProxy.createProxyServer({ target: options.upstream.url, agent, changeOrigin: true, xfwd: false, ignorePath: true });
   const timeoutMs = options.upstream.timeout * 1000;
   const upstreamBase = options.upstream.url.replace(/\/+$/, '');
@@ -33,32 +36,53 @@ export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
       proxyReq.destroy(new Error('upstream timeout'));
     });
   });
-  proxy.on('proxyRes', (proxyRes: IncomingMessage) => {
+  proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
     cleanResponseHeaders(proxyRes.headers, upstreamBase, options.publicUrl);
+    const onUnauthorized = (req as RequestWithForwardState).forwardState?.onUnauthorized;
+    if (onUnauthorized === undefined) return;
+    // This forward handles its own response (selfHandleResponse): the same writes http-proxy
+    // makes, except for a 401, which is dropped.
+    if (proxyRes.statusCode === 401) {
+      proxyRes.resume();
+      onUnauthorized();
+      return;
+    }
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.headers);
+    proxyRes.pipe(res);
   });
 
   return {
     forward(req, res, request) {
-      const state: ForwardState = { timedOut: false, headers: withFraming(request, req) };
+      const state: ForwardState = { timedOut: false, headers: withFraming(request, req), onUnauthorized: undefined };
       (req as RequestWithForwardState).forwardState = state;
       return new Promise<ForwardResult>((resolve) => {
         const done = () => resolve({ ok: true, status: res.statusCode });
         res.once('close', done);
         res.once('finish', done);
-        const proxyOptions = { target: upstreamBase + request.path, ...(request.body ? { buffer: Readable.from([request.body]) } : {}) };
+        if (request.withhold401 === true) {
+          state.onUnauthorized = () => {
+            res.off('close', done);
+            res.off('finish', done);
+            resolve({ ok: false, error: credentialsRefusedError(), responseStarted: false });
+          };
+        }
+        const proxyOptions: httpProxy.ServerOptions = { target: upstreamBase + request.path };
+        if (request.body) proxyOptions.buffer = Readable.from([request.body]);
+        if (request.withhold401 === true) proxyOptions.selfHandleResponse = true;
         proxy.web(req, res as ServerResponse, proxyOptions, (err: Error & { code?: string }) => {
           res.off('close', done);
           res.off('finish', done);
-          const error = state.timedOut ? new UpstreamError('timeout', 'ETIMEDOUT') : new UpstreamError('unreachable', err.code ?? err.message);
+          const error = state.timedOut ? new UpstreamError('timeout', 'ETIMEDOUT') : transportError(err);
           resolve({ ok: false, error, responseStarted: res.headersSent });
         });
       });
     },
 
-    send(request) {
+    send(request, sendOptions) {
       const requestFn = isHttps ? httpsRequest : httpRequest;
       const headers: IncomingHttpHeaders = { ...request.headers, host: target.host };
       if (request.body) headers['content-length'] = String(request.body.length);
+      const sendTimeoutMs = sendOptions?.timeoutMs ?? timeoutMs;
       return new Promise<UpstreamResponse>((resolve, reject) => {
         let timedOut = false;
         const upstreamReq = requestFn(upstreamBase + request.path, { method: request.method, headers, agent }, (res) => {
@@ -67,12 +91,12 @@ export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
           resolve({ status: res.statusCode ?? 502, headers: responseHeaders, body: res });
         });
         // The socket timeout stays armed while the response body is read, so a stalled body ends too.
-        upstreamReq.setTimeout(timeoutMs, () => {
+        upstreamReq.setTimeout(sendTimeoutMs, () => {
           timedOut = true;
           upstreamReq.destroy(new UpstreamError('timeout', 'ETIMEDOUT'));
         });
         upstreamReq.on('error', (err: Error & { code?: string }) => {
-          reject(err instanceof UpstreamError ? err : timedOut ? new UpstreamError('timeout', 'ETIMEDOUT') : new UpstreamError('unreachable', err.code ?? err.message));
+          reject(err instanceof UpstreamError ? err : timedOut ? new UpstreamError('timeout', 'ETIMEDOUT') : transportError(err));
         });
         upstreamReq.end(request.body);
       });

@@ -5,7 +5,9 @@
  * - identity headers (`headers: true`): client id, user (`sub`), fhirUser, patient, scope, under
  *   configurable names; a claim the token lacks is a header that is absent, never empty;
  * - an identity assertion (`assertion: true`): a JWT signed with the gateway's own key ring
- *   (verifiable with its JWKS), aud = the upstream URL, valid for a minute at most;
+ *   (verifiable with its JWKS), aud = the upstream URL, valid for a minute at most; the requests
+ *   of one access token share it while it has at least half of that left (signing costs far
+ *   more than the rest of a proxied request);
  * - the client's own token as Authorization (`forward_token: true`);
  * - and, always, the strip step: every client-sent header that looks like one of these (the
  *   default names, the configured ones, the assertion header, the credential header), in any
@@ -104,9 +106,14 @@ export interface AssertionOptions {
   now?: number;
 }
 
+/** An assertion made at `now` expires a minute later, or with the access token if that is sooner. */
+function assertionExpiry(claims: IdentityClaims, now: number): number {
+  return Math.min(now + IDENTITY_ASSERTION_LIFETIME_SECONDS, claims.exp ?? Number.POSITIVE_INFINITY);
+}
+
 export async function identityAssertion(claims: IdentityClaims, keys: KeyRing, options: AssertionOptions): Promise<string> {
   const now = options.now ?? Math.floor(Date.now() / 1000);
-  const exp = Math.min(now + IDENTITY_ASSERTION_LIFETIME_SECONDS, claims.exp ?? Number.POSITIVE_INFINITY);
+  const exp = assertionExpiry(claims, now);
   return new SignJWT({
     client_id: claims.client_id,
     scope: claims.scope,
@@ -143,16 +150,15 @@ export function protectedHeaderNames(upstream: Pick<UpstreamConfig, 'identity' |
   ];
 }
 
-/** Removes (in place) each header whose name reads as one of `names`; returns the names removed as the client sent them. */
-export function stripHeaders(headers: Record<string, unknown>, names: ReadonlySet<string>): string[] {
-  const removed: string[] = [];
-  for (const name of Object.keys(headers)) {
-    if (names.has(normalizeHeaderName(name))) {
-      delete headers[name];
-      removed.push(name);
-    }
+/**
+ * Removes (in place) each header whose name reads as one of `names` (normalized names). It runs
+ * on every request to the upstream, so it allocates nothing when there is nothing to remove
+ * (node's header names are lower-case already: normalizing them changes nothing).
+ */
+export function stripHeaders(headers: Record<string, unknown>, names: ReadonlySet<string>): void {
+  for (const name in headers) {
+    if (names.has(name) || names.has(normalizeHeaderName(name))) delete headers[name];
   }
-  return removed;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -161,11 +167,13 @@ export function stripHeaders(headers: Record<string, unknown>, names: ReadonlySe
 
 export interface UpstreamIdentity {
   readonly settings: IdentitySettings;
+  /** False when headersFor would add nothing (identity off): callers skip it, and its await. */
+  readonly addsHeaders: boolean;
   /**
    * Step one for every request towards the upstream, proxied or not: removes client-sent
-   * headers with a protected name (the object is changed in place). Returns what it removed.
+   * headers with a protected name (the object is changed in place).
    */
-  strip(headers: Record<string, unknown>): string[];
+  strip(headers: Record<string, unknown>): void;
   /** Step two for a request made on behalf of a verified token: the headers to add (lower-case names). */
   headersFor(claims: IdentityClaims, accessToken: string): Promise<Record<string, string>>;
 }
@@ -176,21 +184,66 @@ export interface UpstreamIdentityOptions {
   issuer: string;
   /** The current key ring (it changes on rotation and reload). */
   keys: () => KeyRing;
+  /** Seconds since the epoch (tests move it). */
+  now?: () => number;
+}
+
+/** An assertion is handed out again while it has at least this many seconds left. */
+export const ASSERTION_REUSE_MARGIN_SECONDS = IDENTITY_ASSERTION_LIFETIME_SECONDS / 2;
+/** Access tokens whose assertion is kept; beyond it the oldest is forgotten (and signed anew if needed). */
+const ASSERTION_CACHE_ENTRIES = 4096;
+
+/**
+ * The assertion of each recent access token, while it has at least ASSERTION_REUSE_MARGIN_SECONDS
+ * left: an upstream never gets one about to expire. Concurrent requests of one token share one
+ * signing. Bounded, oldest first out.
+ */
+export class AssertionCache {
+  private readonly entries = new Map<string, { assertion: Promise<string>; reuseUntil: number }>();
+
+  constructor(private readonly maxEntries = ASSERTION_CACHE_ENTRIES) {}
+
+  get(accessToken: string, now: number, sign: () => Promise<{ assertion: string; exp: number }>): Promise<string> {
+    const cached = this.entries.get(accessToken);
+    if (cached !== undefined && now <= cached.reuseUntil) return cached.assertion;
+    if (cached !== undefined) this.entries.delete(accessToken);
+    const signing = sign();
+    // Reused only once its expiry is known; until then, concurrent callers share the signing itself.
+    const entry = { assertion: signing.then((signed) => signed.assertion), reuseUntil: Number.POSITIVE_INFINITY };
+    signing.then(
+      (signed) => {
+        entry.reuseUntil = signed.exp - ASSERTION_REUSE_MARGIN_SECONDS;
+      },
+      () => {
+        if (this.entries.get(accessToken) === entry) this.entries.delete(accessToken);
+      },
+    );
+    this.entries.set(accessToken, entry);
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    return entry.assertion;
+  }
 }
 
 export function createUpstreamIdentity(options: UpstreamIdentityOptions): UpstreamIdentity {
   const settings = identitySettings(options.upstream.identity);
   const protectedNames = new Set(protectedHeaderNames(options.upstream).map(normalizeHeaderName));
   const assertionHeader = settings.assertionHeader.toLowerCase();
+  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const assertions = new AssertionCache();
+  const assertionFor = (claims: IdentityClaims, accessToken: string): Promise<string> =>
+    assertions.get(accessToken, now(), async () => {
+      const at = now();
+      const assertion = await identityAssertion(claims, options.keys(), { issuer: options.issuer, audience: options.upstream.url, now: at });
+      return { assertion, exp: assertionExpiry(claims, at) };
+    });
   return {
     settings,
+    addsHeaders: settings.headers || settings.assertion || settings.forwardToken,
     strip: (headers) => stripHeaders(headers, protectedNames),
     async headersFor(claims, accessToken) {
       return {
         ...(settings.headers ? identityHeaders(claims, settings.names, settings.omit) : {}),
-        ...(settings.assertion
-          ? { [assertionHeader]: await identityAssertion(claims, options.keys(), { issuer: options.issuer, audience: options.upstream.url }) }
-          : {}),
+        ...(settings.assertion ? { [assertionHeader]: await assertionFor(claims, accessToken) } : {}),
         ...(settings.forwardToken ? { authorization: `Bearer ${accessToken}` } : {}),
       };
     },

@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
-import { UpstreamError, type Forwarder, type ForwarderOptions, type ForwardResult, type UpstreamResponse } from './forwarder.js';
+import { credentialsRefusedError, streamsClientBody, transportError, UpstreamError, type Forwarder, type ForwarderOptions, type ForwardResult, type UpstreamResponse } from './forwarder.js';
 import { withFraming } from './http-proxy-forwarder.js';
 import { cleanResponseHeaders } from './response-headers.js';
+import { tlsConnector } from './tls.js';
 
 /**
  * Forwards through undici's connection pool (`upstream.forwarder: undici`): the same contract as
@@ -21,13 +22,17 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
     keepAliveTimeout: 30_000,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
+    // upstream.tls: the CA, client certificate and server name. The server name is the
+    // connector's; a Host header would replace it, so none is ever sent (request-headers.ts).
+    ...(target.protocol === 'https:' ? { connect: tlsConnector({ ...options.tls.connect, timeout: timeoutMs }) } : {}),
   });
 
   return {
     forward(req, res, request) {
       const headers = withFraming(request, req);
-      const streamsBody = !request.body && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
+      const streamsBody = streamsClientBody(req, request);
       let responseStarted = false;
+      let withheld = false;
       return pool
         .stream(
           {
@@ -37,6 +42,11 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
             body: request.body ?? (streamsBody ? req : null),
           },
           ({ statusCode, headers: upstreamHeaders }) => {
+            if (statusCode === 401 && request.withhold401 === true) {
+              // The gateway's credentials were refused: the caller decides; nothing reaches the client.
+              withheld = true;
+              return discard();
+            }
             responseStarted = true;
             const out = { ...upstreamHeaders } as IncomingHttpHeaders;
             cleanResponseHeaders(out, upstreamBase, options.publicUrl);
@@ -45,23 +55,25 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
           },
         )
         .then(
-          (): ForwardResult => ({ ok: true, status: res.statusCode }),
+          (): ForwardResult => (withheld ? { ok: false, error: credentialsRefusedError(), responseStarted: false } : { ok: true, status: res.statusCode }),
           (err: Error & { code?: string }): ForwardResult => ({ ok: false, error: upstreamError(err), responseStarted: responseStarted || res.headersSent }),
         );
     },
 
-    async send(request) {
+    async send(request, sendOptions) {
       const headers: Record<string, string | string[]> = {};
       for (const [name, value] of Object.entries(request.headers)) {
         if (value !== undefined && !['host', 'content-length', 'transfer-encoding', 'expect', 'connection', 'keep-alive'].includes(name)) headers[name] = value;
       }
       if (request.body) headers['content-length'] = String(request.body.length);
+      const timeouts = sendOptions?.timeoutMs !== undefined ? { headersTimeout: sendOptions.timeoutMs, bodyTimeout: sendOptions.timeoutMs } : {};
       try {
         const { statusCode, headers: upstreamHeaders, body } = await pool.request({
           path: basePath + request.path,
           method: request.method as 'GET',
           headers,
           body: request.body ?? null,
+          ...timeouts,
         });
         const out = { ...upstreamHeaders } as IncomingHttpHeaders;
         cleanResponseHeaders(out, upstreamBase, options.publicUrl);
@@ -82,8 +94,13 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
   };
 }
 
+/** A sink for an answer the client must not see. */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
+
 function upstreamError(err: Error & { code?: string }): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const timedOut = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError;
-  return new UpstreamError(timedOut ? 'timeout' : 'unreachable', timedOut ? 'ETIMEDOUT' : (err.code ?? err.message));
+  return timedOut ? new UpstreamError('timeout', 'ETIMEDOUT') : transportError(err);
 }

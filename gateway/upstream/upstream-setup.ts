@@ -1,8 +1,10 @@
 /**
  * Everything issue 11 adds to talking to the upstream, built once from the configuration: the
  * files read again (a file that became unreadable since the config loaded is a ConfigError,
- * reported like the loader's), the TLS options, the credentials, the identity steps. Phase 2
- * wires this into the forwarders, /metadata, /readyz and the stored-resource checks.
+ * reported like the loader's), the TLS options, the credentials, the identity steps.
+ * gateway/server.ts builds it once at start: its TLS options go to the forwarder's connections,
+ * its credentials and identity to the UpstreamClient (upstream-client.ts) every request to the
+ * upstream goes through.
  */
 import type { GatewayConfig } from '../../config/types.js';
 import { configErrorFor } from '../../config/loader.js';

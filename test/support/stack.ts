@@ -24,11 +24,22 @@ export interface Stack {
 
 export const BACKEND_SECRET = 'backend-secret-0123456789';
 
+/**
+ * The forwarder the tests run with: the config's default, or the one FHIRGW_TEST_FORWARDER names,
+ * so a folder of proxy tests can run with each (`FHIRGW_TEST_FORWARDER=undici npx tap test/gateway/proxy`).
+ */
+function testForwarder(): { forwarder?: 'http-proxy' | 'undici' } {
+  const chosen = process.env['FHIRGW_TEST_FORWARDER'];
+  if (chosen === undefined || chosen === '') return {};
+  if (chosen !== 'http-proxy' && chosen !== 'undici') throw new Error(`FHIRGW_TEST_FORWARDER must be http-proxy or undici (got ${JSON.stringify(chosen)})`);
+  return { forwarder: chosen };
+}
+
 /** Raw config as an operator would write it (JSON is YAML), before the loader applies defaults. */
 export function baseRawConfig(port: number, upstreamUrl: string, storeUrl?: string): Record<string, any> {
   return {
     server: { host: '127.0.0.1', port, public_url: `http://127.0.0.1:${port}` },
-    upstream: { url: upstreamUrl, timeout: '5s' },
+    upstream: { url: upstreamUrl, timeout: '5s', ...testForwarder() },
     store: storeUrl ? { url: storeUrl, key_prefix: 'test:' } : { key_prefix: 'test:' },
     tokens: { access_token_ttl: '5m' },
     logging: { level: 'info' },

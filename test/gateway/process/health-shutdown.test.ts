@@ -48,7 +48,9 @@ t.test('/healthz and /readyz: never proxied, never rate limited; /readyz follows
   await upstream.close();
   const down = await fetch(`${base}/readyz`);
   t.equal(down.status, 503, 'upstream gone: not ready');
-  t.same(await down.json(), { ready: false, store: 'ok', upstream: 'unreachable' });
+  const report = (await down.json()) as Record<string, unknown>;
+  t.same(Object.keys(report).sort(), ['ready', 'store', 'upstream', 'upstream_reason']);
+  t.match(report, { ready: false, store: 'ok', upstream: 'unreachable', upstream_reason: /^upstream unreachable: E[A-Z]+/ }, 'and it says why');
   t.equal((await fetch(`${base}/healthz`)).status, 200, 'still alive');
 });
 

@@ -9,6 +9,7 @@ import { loadKeyRing } from '../../../authz/tokens/signing-keys.js';
 import { issueAccessToken, verifyAccessToken } from '../../../authz/tokens/access-token.js';
 import { MemoryStore } from '../../../gateway/store/memory-store.js';
 import {
+  AssertionCache,
   createUpstreamIdentity,
   headerValue,
   identityAssertion,
@@ -203,4 +204,43 @@ t.test('spoofed identity headers never get through, whatever is configured', asy
   });
   const off = await send();
   t.same(spoofedNames(off).filter((name) => name !== 'x_api_key'), [], 'identity configured but off: every identity spelling removed');
+});
+
+t.test('the assertion cache: one signing per token while the assertion has half its minute left', async (t) => {
+  const cache = new AssertionCache(2);
+  let signings = 0;
+  const sign = (exp: number) => async () => {
+    signings++;
+    return { assertion: `assertion-${signings}`, exp };
+  };
+  const shared = await Promise.all([cache.get('token-a', 1000, sign(1060)), cache.get('token-a', 1000, sign(1060))]);
+  t.same(shared, ['assertion-1', 'assertion-1'], 'concurrent requests of one token share one signing');
+  t.equal(await cache.get('token-a', 1030, sign(1090)), 'assertion-1', 'reused while 30 s of it are left');
+  t.equal(await cache.get('token-a', 1031, sign(1091)), 'assertion-2', 'then signed anew');
+  t.equal(await cache.get('token-b', 1031, sign(1040)), 'assertion-3');
+  t.equal(await cache.get('token-b', 1031, sign(1040)), 'assertion-4', 'an assertion cut short by its access token is not reused once under 30 s');
+
+  await t.rejects(cache.get('token-c', 1031, async () => Promise.reject(new Error('keys not loaded'))));
+  t.equal(await cache.get('token-c', 1031, sign(1091)), 'assertion-5', 'a failed signing is not remembered');
+  t.equal(await cache.get('token-d', 1031, sign(1091)), 'assertion-6');
+  t.equal(await cache.get('token-b', 1031, sign(1091)), 'assertion-7', 'bounded: the oldest token was forgotten');
+});
+
+t.test('headersFor: the assertion of one access token is shared by its requests', async (t) => {
+  const keys = await keyRing();
+  const settings = { issuer: 'https://gw.example/fhir', audience: 'https://gw.example/fhir', ttlSeconds: 300, clockSkewSeconds: 30 };
+  const alice = await issueAccessToken(keys, settings, { sub: 'alice', client_id: 'spa', scope: 'patient/*.rs', patient: 'pat-alice' });
+  const bob = await issueAccessToken(keys, settings, { sub: 'bob', client_id: 'spa', scope: 'patient/*.rs', patient: 'pat-bob' });
+  let now = 1_000_000;
+  const identity = createUpstreamIdentity({ upstream: upstreamFrom('  identity: {assertion: true}\n'), issuer: 'https://gw.example/fhir', keys: () => keys, now: () => now });
+  const of = async (issued: typeof alice) => (await identity.headersFor({ ...issued.claims, exp: now + 300 }, issued.token))['x-forwarded-identity-assertion']!;
+  const first = await of(alice);
+  t.equal(await of(alice), first, 'the same token: the same assertion');
+  t.not(await of(bob), first, 'another token: its own');
+  now += 31;
+  const renewed = await of(alice);
+  t.not(renewed, first, 'past half its minute: a new one');
+  const jwks = createLocalJWKSet(keys.jwks());
+  const { payload } = await jwtVerify(renewed, jwks, { audience: 'https://fhir.internal/fhir', currentDate: new Date(now * 1000) });
+  t.equal(payload.iat, now, 'signed at the time it was asked for');
 });

@@ -1,0 +1,5 @@
+import t from 'tap';
+import { upstreamTlsSuite } from './upstream-tls-suite.js';
+
+/** Issue 11, upstream.tls end to end through the undici forwarder (see upstream-tls-suite.ts). */
+upstreamTlsSuite(t, 'undici');
