@@ -2,7 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.js';
-import { loadRelyingParties } from '../authz/oauth/federation/relying-parties.js';
+import { loadRelyingParties, type RelyingParties } from '../authz/oauth/federation/relying-parties.js';
+import { ProviderClientKeyError } from '../authz/oauth/federation/provider-client-key.js';
+import { ConfigError } from '../config/loader.js';
 import { createAuthorizationServer } from '../authz/oauth/routes.js';
 import { buildRuntime, RuntimeHolder } from '../authz/runtime.js';
 import type { Store } from '../authz/store.js';
@@ -69,7 +71,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // the process listens even while Redis is down, answering 503 until it is reachable.
   // A private_key_jwt key file of an identity provider that cannot be read stops the start, as
   // tokens.signing_key_file does; the providers themselves are discovered on first use.
-  const relyingParties = await loadRelyingParties(config.identity_providers, config.server.public_url);
+  const relyingParties = await relyingPartiesOf(config);
   const runtime = new RuntimeHolder(buildRuntime(config, PENDING_KEYS, store, relyingParties));
   const startup = await startStoreAndKeys({ runtime, store, log });
   const forwarderOptions = { upstream: config.upstream, publicUrl: runtime.get().publicUrl };
@@ -147,7 +149,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (current.server.port !== next.server.port || current.server.host !== next.server.host) needsRestart.push('server');
       const nextKeys = await startup.keysFor(next.tokens);
       // Read anew (key files included): a provider that cannot be set up refuses the reload.
-      const nextParties = await loadRelyingParties(next.identity_providers, next.server.public_url);
+      const nextParties = await relyingPartiesOf(next);
       runtime.replace(buildRuntime({ ...next, upstream: current.upstream, store: current.store }, nextKeys, store, nextParties));
       log.info({ clients: next.clients.length, restart_needed_for: needsRestart }, 'configuration reloaded');
     },
@@ -170,6 +172,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await store.close();
     },
   };
+}
+
+/** The identity providers' relying parties; a key file that cannot be used is a configuration error naming the file. */
+async function relyingPartiesOf(config: GatewayConfig): Promise<RelyingParties> {
+  try {
+    return await loadRelyingParties(config.identity_providers, config.server.public_url);
+  } catch (err) {
+    if (err instanceof ProviderClientKeyError) throw new ConfigError([`${config.source}: ${err.message}`]);
+    throw err;
+  }
 }
 
 /** The trusted-proxy set of the current config, rebuilt only when a reload swaps the config. */
