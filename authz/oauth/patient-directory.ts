@@ -1,5 +1,5 @@
 import { FHIR_ID } from '../../config/schema.js';
-import { decideAccess, type AccessAllowed } from '../smart/access-decision.js';
+import { decideAccess, type AccessAllowed, type ResourceCheck } from '../smart/access-decision.js';
 import { resourceCheckProblem } from '../smart/resource-check.js';
 import type { ScopeClaims } from '../smart/token-claims.js';
 import type { SignedInUser } from './users/users.js';
@@ -95,9 +95,9 @@ export class PatientDirectory {
     const patients: PatientSummary[] = [];
     for (const entry of answer.body.entry ?? []) {
       const resource = entry?.resource;
-      // Only what the decision lets this person see is listed (a check it asked for, e.g. a granular scope).
-      if (!isPatient(resource)) continue;
-      if (decided.checkResponse !== undefined && resourceCheckProblem(resource, decided.checkResponse) !== undefined) continue;
+      // Only patients this person could read are listed, whatever the server sent (the search's
+      // own check, and that of reading each one: a granular scope the server did not apply).
+      if (!isPatient(resource) || !mayBeShown(resource, decided.checkResponse, person)) continue;
       patients.push(summaryOf(resource));
     }
     const more = (answer.body.link ?? []).some((link) => link?.relation === 'next');
@@ -115,11 +115,19 @@ export class PatientDirectory {
     if (!answer.ok || answer.status !== 200) return upstreamFailure(answer);
     const resource = answer.body;
     if (!isPatient(resource) || resource.id !== id) return upstreamFailure(answer);
-    if (decided.checkResponse !== undefined && resourceCheckProblem(resource, decided.checkResponse) !== undefined) {
+    if (!mayBeShown(resource, decided.checkResponse, person)) {
       return { ok: false, reason: 'not-allowed', message: 'Your access does not include this patient record.' };
     }
     return { ok: true, patient: summaryOf(resource) };
   }
+}
+
+/** The resource passes the check its request's decision asked for, and a read of it by this person would be allowed and pass its own. */
+function mayBeShown(resource: PatientLike, check: ResourceCheck | undefined, person: SignedInUser): boolean {
+  if (check !== undefined && resourceCheckProblem(resource, check) !== undefined) return false;
+  const read = decideAccess({ method: 'GET', rawPath: `/Patient/${resource.id}`, query: new URLSearchParams(), headers: {} }, pickerClaims(person));
+  if (!read.allow) return false;
+  return read.checkResponse === undefined || resourceCheckProblem(resource, read.checkResponse) === undefined;
 }
 
 /** The claims a token of this person would carry, less anything a picker has no business with. */

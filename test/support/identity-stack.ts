@@ -66,6 +66,8 @@ export interface IdentityStackOptions {
   users?: boolean;
   /** Redis (started for the test) instead of the embedded store. */
   redis?: boolean;
+  /** More redirect URIs for the chart app (a browser test's local landing server). */
+  appRedirectUris?: string[];
   /** Edit the raw config before the gateway starts. */
   edit?: (raw: Record<string, any>) => void;
 }
@@ -110,7 +112,7 @@ export async function startIdentityStack(t: Test, options: IdentityStackOptions 
         token_endpoint_auth_method: 'client_secret_basic',
         grant_types: ['authorization_code', 'refresh_token'],
         scope: APP.scope,
-        redirect_uris: [APP.redirectUri],
+        redirect_uris: [APP.redirectUri, ...(options.appRedirectUris ?? [])],
         launch_uri: APP.launchUri,
       },
       {

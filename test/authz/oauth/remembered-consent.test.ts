@@ -12,6 +12,7 @@ import {
   textOf,
   type PageBrowser,
 } from '../../support/identity-stack.js';
+import { rejectsWithOAuthError } from '../../support/oauth-fixtures.js';
 
 /**
  * Remembered, revocable consent through the CLI-started gateway, on Redis: a ticked "remember"
@@ -121,9 +122,9 @@ t.test('remembered consent and the account page', async (t) => {
     t.match(textOf(after.html), /Access withdrawn/);
     t.notOk(after.forms.some((form) => form.hidden['client_id'] === APP.clientId), 'Chart is no longer listed');
 
-    await t.rejects(oidc.refreshTokenGrant(app, rotated.refresh_token!), { error: 'invalid_grant' }, 'the refresh token stopped working');
+    await rejectsWithOAuthError(t, oidc.refreshTokenGrant(app, rotated.refresh_token!), 'invalid_grant', 'the refresh token stopped working');
     t.equal((await fhirGet(stack.base, rotated.access_token, '/Patient/pat-alice')).status, 401, 'and the access token');
-    await t.rejects(redeem(app, pending.page.location!, pending.request), { error: 'invalid_grant' }, 'a code issued before the withdrawal cannot be redeemed after it');
+    await rejectsWithOAuthError(t, redeem(app, pending.page.location!, pending.request), 'invalid_grant', 'a code issued before the withdrawal cannot be redeemed after it');
 
     const asked = await authorize(GRANTED);
     t.equal(asked.page.status, 200, 'the app must ask again');
