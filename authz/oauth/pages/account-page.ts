@@ -34,13 +34,13 @@ export function renderAccountPage(options: AccountPageOptions): string {
 <p class="subtitle">Signed in as <strong class="app-name">${options.person}</strong>${options.fhirUser !== undefined && html` (${options.fhirUser})`}</p>
 ${options.notice !== undefined && html`<div class="notice" role="status">${options.notice}</div>`}
 ${options.apps.length === 0 ? html`<p class="message">No app holds access you granted: nothing is remembered and no app can refresh its access.</p>` : html`<ul class="app-list">
-${options.apps.map((app) => renderApp(options, app))}</ul>`}
+${options.apps.map((app, index) => renderApp(options, app, index))}</ul>`}
 <p class="actions"><a class="button button-secondary" href="${options.logoutUrl}">Sign out</a></p>`;
   return renderLayout({ gatewayName: options.gatewayName, stylesheetHref: options.stylesheetHref, title: 'Your app access', content });
 }
 
-function renderApp(options: AccountPageOptions, app: GrantedApp): SafeHtml {
-  const headingId = `app-${app.clientId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+function renderApp(options: AccountPageOptions, app: GrantedApp, index: number): SafeHtml {
+  const headingId = `app-${index}`;
   return html`<li class="app" aria-labelledby="${headingId}">
 <h2 class="app-title" id="${headingId}">${app.name}</h2>
 ${app.remembered !== undefined

@@ -239,7 +239,7 @@ t.test('account page', async (t) => {
   assertSafePage(t, page);
   t.match(page, '<h1 class="title">Your app access</h1>');
   t.match(page, 'Signed in as <strong class="app-name">Dr Kim Lee</strong> (Practitioner/E-1001)');
-  t.match(page, '<h2 class="app-title" id="app-chart">Chart</h2>');
+  t.match(page, '<li class="app" aria-labelledby="app-0">\n<h2 class="app-title" id="app-0">Chart</h2>');
   t.match(page, 'Allowed without asking since 2030-01-02:');
   t.match(page, '<span class="scope-text">Read and search your health records (all types)</span>');
   t.match(page, '<li>since 2030-01-02, until 2030-02-01 at the latest: <code class="scope-code">openid patient/*.rs offline_access</code></li>');
@@ -258,7 +258,7 @@ t.test('account page', async (t) => {
   const hostile = renderAccountPage({ ...accountOptions, person: HOSTILE, apps: [{ clientId: `"><x`, name: HOSTILE, refreshTokens: [] }] });
   assertSafePage(t, hostile);
   t.notMatch(hostile, HOSTILE);
-  t.match(hostile, 'id="app-___x"', 'a usable id whatever the client id');
+  t.match(hostile, 'id="app-0"', 'ids by position, whatever the client id');
 });
 
 t.test('message page', async (t) => {
