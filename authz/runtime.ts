@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../config/types.js';
 import type { Store } from './store.js';
 import type { AccessTokenSettings } from './tokens/access-token.js';
 import { ClientRegistry } from './oauth/clients/client-registry.js';
+import type { RelyingParties } from './oauth/federation/relying-parties.js';
 import type { KeyRing } from './tokens/signing-keys.js';
 
 /**
@@ -16,9 +17,11 @@ export interface Runtime {
   readonly store: Store;
   /** Public FHIR base URL (= issuer), without a trailing slash. */
   readonly publicUrl: string;
+  /** The gateway as relying party of each identity_providers[] entry (loadRelyingParties). */
+  readonly relyingParties: RelyingParties;
 }
 
-export function buildRuntime(config: GatewayConfig, keys: KeyRing, store: Store): Runtime {
+export function buildRuntime(config: GatewayConfig, keys: KeyRing, store: Store, relyingParties: RelyingParties): Runtime {
   const publicUrl = config.server.public_url.replace(/\/+$/, '');
   return Object.freeze({
     config,
@@ -26,6 +29,7 @@ export function buildRuntime(config: GatewayConfig, keys: KeyRing, store: Store)
     keys,
     store,
     publicUrl,
+    relyingParties,
     tokens: {
       issuer: publicUrl,
       audience: publicUrl,

@@ -2,6 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.js';
+import { loadRelyingParties, type RelyingParties } from '../authz/oauth/federation/relying-parties.js';
+import { ProviderClientKeyError } from '../authz/oauth/federation/provider-client-key.js';
+import { ConfigError } from '../config/loader.js';
 import { createAuthorizationServer } from '../authz/oauth/routes.js';
 import { buildRuntime, RuntimeHolder } from '../authz/runtime.js';
 import type { Store } from '../authz/store.js';
@@ -15,6 +18,7 @@ import { GatewayMetrics } from './process/metrics.js';
 import { operationsEndpoints } from './process/operations.js';
 import { logEachRequest } from './process/request-log.js';
 import { PENDING_KEYS, startStoreAndKeys, type GatewayStartup } from './process/startup.js';
+import { upstreamFhirReader } from './oauth/upstream-fhir-reader.js';
 import { FhirProxy } from './proxy/pipeline.js';
 import { instrumentStore } from './store/instrumented-store.js';
 import type { Forwarder } from './upstream/forwarder.js';
@@ -72,7 +76,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const store = instrumentStore(options.store, metrics);
   // The store is connected and the keys loaded in the background (gateway/process/startup.ts):
   // the process listens even while Redis is down, answering 503 until it is reachable.
-  const runtime = new RuntimeHolder(buildRuntime(config, PENDING_KEYS, store));
+  // A private_key_jwt key file of an identity provider that cannot be read stops the start, as
+  // tokens.signing_key_file does; the providers themselves are discovered on first use.
+  const relyingParties = await relyingPartiesOf(config);
+  const runtime = new RuntimeHolder(buildRuntime(config, PENDING_KEYS, store, relyingParties));
   // Credentials, TLS and identity towards the upstream, before anything starts (a file that
   // became unreadable since the config loaded is a ConfigError). A reload keeps the running
   // upstream (see reload), so this is built once.
@@ -96,6 +103,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     log,
     clientIp: (req) => exchangeOf(req).clientIp,
     ready: startup.ready,
+    upstream: upstreamFhirReader(upstream, () => runtime.get().config.proxy.max_buffered_body),
     onTokenIssued: (grantType) => metrics.tokensIssued.inc({ grant_type: grantType }),
     onRateLimited: (limit) => metrics.rateLimited.inc({ limit }),
   });
@@ -158,7 +166,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const needsRestart: string[] = (['upstream', 'store'] as const).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
       if (current.server.port !== next.server.port || current.server.host !== next.server.host) needsRestart.push('server');
       const nextKeys = await startup.keysFor(next.tokens);
-      runtime.replace(buildRuntime({ ...next, upstream: current.upstream, store: current.store }, nextKeys, store));
+      // Read anew (key files included): a provider that cannot be set up refuses the reload.
+      const nextParties = await relyingPartiesOf(next);
+      runtime.replace(buildRuntime({ ...next, upstream: current.upstream, store: current.store }, nextKeys, store, nextParties));
       log.info({ clients: next.clients.length, restart_needed_for: needsRestart }, 'configuration reloaded');
     },
     async close(graceSeconds = config.server.shutdown_grace) {
@@ -180,6 +190,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await store.close();
     },
   };
+}
+
+/** The identity providers' relying parties; a key file that cannot be used is a configuration error naming the file. */
+async function relyingPartiesOf(config: GatewayConfig): Promise<RelyingParties> {
+  try {
+    return await loadRelyingParties(config.identity_providers, config.server.public_url);
+  } catch (err) {
+    if (err instanceof ProviderClientKeyError) throw new ConfigError([`${config.source}: ${err.message}`]);
+    throw err;
+  }
 }
 
 /** The trusted-proxy set of the current config, rebuilt only when a reload swaps the config. */

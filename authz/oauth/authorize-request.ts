@@ -16,6 +16,16 @@ export interface AuthorizeRequest {
   nonce?: string;
   /** S256 challenge (the only method accepted). */
   codeChallenge?: string;
+  /** OIDC `prompt` values (none alone, or login and/or consent); absent when not sent. */
+  prompt?: Prompt[];
+}
+
+/** The `prompt` values the gateway acts on (OIDC Core §3.1.2.1). */
+export const PROMPTS = ['none', 'login', 'consent'] as const;
+export type Prompt = (typeof PROMPTS)[number];
+
+export function hasPrompt(request: AuthorizeRequest, prompt: Prompt): boolean {
+  return request.prompt?.includes(prompt) ?? false;
 }
 
 /** Where an error or a result goes back to the client: RFC 6749 §4.1.2 (query) or §4.2.2 (fragment). */
@@ -26,7 +36,8 @@ export interface RedirectTarget {
 }
 
 type AuthorizeValidation =
-  | { ok: true; request: AuthorizeRequest; client: ClientConfig }
+  /** `launch`: the SMART EHR launch value, still to be redeemed (records/launches.ts); never stored with the request. */
+  | { ok: true; request: AuthorizeRequest; client: ClientConfig; launch?: string }
   /** RFC 6749 §4.1.2.1: with no trustworthy redirect_uri, the user is told and nothing is redirected. */
   | { ok: false; kind: 'page'; title: string; message: string }
   | { ok: false; kind: 'redirect'; target: RedirectTarget; error: OAuthError };
@@ -98,6 +109,26 @@ export function validateAuthorizeRequest(params: URLSearchParams, runtime: Runti
     return fail(new OAuthError('invalid_request', `aud must be this server's FHIR base URL (${runtime.publicUrl})`));
   }
 
+  // SMART EHR launch: the `launch` scope asks for the context of the launch value the app was
+  // opened with; one without the other is a mistake the app must hear about.
+  const launch = single('launch');
+  const launchScope = scope.split(' ').includes('launch');
+  if (launchScope && launch === undefined) {
+    return fail(new OAuthError('invalid_request', 'The launch scope needs the launch parameter the EHR opened the app with'));
+  }
+  if (launch !== undefined && !launchScope) {
+    return fail(new OAuthError('invalid_request', 'The launch parameter needs the launch scope'));
+  }
+
+  const promptValues = single('prompt')?.split(' ').filter(Boolean);
+  let prompt: Prompt[] | undefined;
+  if (promptValues !== undefined) {
+    const unknown = promptValues.find((value) => !(PROMPTS as readonly string[]).includes(value));
+    if (unknown !== undefined) return fail(new OAuthError('invalid_request', `prompt "${unknown}" is not supported (none, login, consent)`));
+    if (promptValues.includes('none') && promptValues.length > 1) return fail(new OAuthError('invalid_request', 'prompt=none cannot be combined with other values'));
+    prompt = [...new Set(promptValues)] as Prompt[];
+  }
+
   const nonce = single('nonce');
   if (nonce !== undefined && nonce.length > MAX_NONCE_LENGTH) {
     return fail(new OAuthError('invalid_request', `nonce must be at most ${MAX_NONCE_LENGTH} characters`));
@@ -127,7 +158,9 @@ export function validateAuthorizeRequest(params: URLSearchParams, runtime: Runti
       ...(state !== undefined ? { state } : {}),
       ...(nonce !== undefined ? { nonce } : {}),
       ...(codeChallenge !== undefined ? { codeChallenge } : {}),
+      ...(prompt !== undefined && prompt.length > 0 ? { prompt } : {}),
     },
+    ...(launch !== undefined ? { launch } : {}),
   };
 }
 

@@ -14,7 +14,11 @@ type OAuthErrorCode =
   | 'server_error'
   | 'temporarily_unavailable'
   | 'invalid_token'
-  | 'unsupported_token_type';
+  | 'unsupported_token_type'
+  /** OIDC Core §3.1.2.6, answers to prompt=none. */
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required';
 
 const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -31,6 +35,9 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   temporarily_unavailable: 503,
   invalid_token: 401,
   unsupported_token_type: 400,
+  login_required: 400,
+  consent_required: 400,
+  interaction_required: 400,
 };
 
 export class OAuthError extends Error {

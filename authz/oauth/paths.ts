@@ -8,8 +8,24 @@ export const OAUTH_PATHS = {
   authorize: '/oauth/authorize',
   /** Where the login form posts. */
   login: '/oauth/authorize/login',
+  /** Where the login page's identity-provider buttons post. */
+  federatedLogin: '/oauth/authorize/federated',
+  /** Where the patient picker's search and choice post. */
+  patientPicker: '/oauth/authorize/patient',
   /** Where the consent form posts. */
   consent: '/oauth/authorize/consent',
+  /** `{callback}/{identity provider id}`: where identity providers send the browser back (the redirect URI registered there). */
+  callback: '/oauth/callback',
+  /** SMART EHR launch: an EHR creates a launch context for an app. */
+  launch: '/oauth/launch',
+  /** The signed-in person's page: the apps they granted, and a withdraw button per app. */
+  account: '/oauth/account',
+  /** Where the account page's withdraw buttons post. */
+  accountWithdraw: '/oauth/account/withdraw',
+  /** Ends the browser session (and the identity provider's, when it offers RP-initiated logout). */
+  logout: '/oauth/logout',
+  /** Where an identity provider sends the browser after its logout (register it there as a post_logout_redirect_uri). */
+  loggedOut: '/oauth/logged-out',
   introspect: '/oauth/introspect',
   revoke: '/oauth/revoke',
   /** The pages' one stylesheet (pages carry no inline style or script: CSP). */
@@ -26,7 +42,15 @@ export function isAuthorizationServerPath(path: string): boolean {
   return AUTHORIZATION_SERVER_PREFIXES.some((prefix) => path.startsWith(prefix));
 }
 
-/** Pages a browser navigates to (never fetched cross-origin): the authorize flow and its assets. */
+/** Pages a browser navigates to (never fetched cross-origin): the authorize flow, sign-in callbacks, the account pages and assets. */
 export function isInteractivePath(path: string): boolean {
-  return path === OAUTH_PATHS.authorize || path.startsWith(`${OAUTH_PATHS.authorize}/`) || path.startsWith('/oauth/assets/');
+  const under = (base: string) => path === base || path.startsWith(`${base}/`);
+  return (
+    under(OAUTH_PATHS.authorize) ||
+    under(OAUTH_PATHS.callback) ||
+    under(OAUTH_PATHS.account) ||
+    path === OAUTH_PATHS.logout ||
+    path === OAUTH_PATHS.loggedOut ||
+    path.startsWith('/oauth/assets/')
+  );
 }

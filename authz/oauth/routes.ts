@@ -6,7 +6,12 @@ import type { RuntimeHolder } from '../runtime.js';
 import { STARTING_MESSAGE } from '../store.js';
 import { privateKeyJwtVerifier } from './clients/client-assertion-verifier.js';
 import type { AssertionVerifier } from './clients/client-authentication.js';
+import { accountEndpoints } from './endpoints/account.js';
 import { authorizeEndpoints } from './endpoints/authorize.js';
+import { federatedSignInEndpoints } from './endpoints/federated-sign-in.js';
+import { launchAuthenticationGuard, launchEndpoint } from './endpoints/launch.js';
+import { logoutEndpoints } from './endpoints/logout.js';
+import { patientPickerEndpoint } from './endpoints/patient-picker.js';
 import { authorizationServerMetadata, smartConfiguration } from './endpoints/discovery.js';
 import { introspectionEndpoint } from './endpoints/introspection.js';
 import { revocationEndpoint } from './endpoints/revocation.js';
@@ -20,11 +25,13 @@ import { cors } from './cors.js';
 import { OAuthError } from './oauth-error.js';
 import { htmlErrors, sendErrorPage } from './pages/html-response.js';
 import { PAGE_STYLES } from './pages/styles.js';
+import { PatientDirectory, type FhirReader } from './patient-directory.js';
 import { OAUTH_PATHS } from './paths.js';
 import { clientAuthentication } from './steps/client-authentication.js';
 import { formBody } from './steps/form-body.js';
 import { ipRateLimit, type IpLimitName } from './steps/ip-rate-limit.js';
 import { jsonErrors } from './steps/json-errors.js';
+import { launchBody, launchCredentialsOf } from './steps/launch-body.js';
 import { storeAvailable } from './steps/store-available.js';
 
 interface AuthorizationServerDeps {
@@ -33,7 +40,9 @@ interface AuthorizationServerDeps {
   clientIp: (req: IncomingMessage) => string;
   /** False until the store has been reached and the signing keys loaded: every endpoint answers 503. */
   ready: () => boolean;
-  log: { error(obj: object, msg: string): void };
+  log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** GETs of the upstream FHIR server through the gateway's upstream connection (the patient picker). */
+  upstream: FhirReader;
   /** Replaces private_key_jwt verification (tests); defaults to the real one. */
   verifyAssertion?: AssertionVerifier;
   /** Replaces the growing delay after failed sign-ins (tests). */
@@ -83,14 +92,28 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Koa {
     clientOfUnauthenticatedRequest: async (_ctx, form) => grantFor(grants, form.grant_type)?.clientOfUnauthenticatedRequest?.(runtime.get(), form),
   });
   router.post(OAUTH_PATHS.token, json, storeAvailable(runtime), limited('per_ip_token'), form, tokenClient, token);
+  // SMART EHR launch: client_id in the body names the app, so only the credentials authenticate.
+  const ehrClient = clientAuthentication(runtime, verifyAssertion, { credentialsOf: launchCredentialsOf });
+  const launchForm = launchBody(() => runtime.get().config.server.max_body_bytes);
+  router.post(OAUTH_PATHS.launch, json, storeAvailable(runtime), limited('per_ip_token'), launchForm, launchAuthenticationGuard, ehrClient, launchEndpoint({ runtime }));
   router.post(OAUTH_PATHS.introspect, json, form, client, introspectionEndpoint({ runtime }));
   router.post(OAUTH_PATHS.revoke, json, form, client, revocationEndpoint({ runtime }));
 
   // Browser pages: errors become HTML pages, never JSON.
   const pages = authorizeEndpoints({ runtime, ...throttle });
+  const federated = federatedSignInEndpoints({ runtime, log });
+  const account = accountEndpoints({ runtime });
+  const logout = logoutEndpoints({ runtime });
   router.get(OAUTH_PATHS.authorize, page, pages.start);
   router.post(OAUTH_PATHS.login, page, limited('per_ip_login', tooManySignIns), form, pages.login);
+  router.post(OAUTH_PATHS.federatedLogin, page, limited('per_ip_login', tooManySignIns), form, federated.begin);
+  router.get(`${OAUTH_PATHS.callback}/:id`, page, federated.callback);
+  router.post(OAUTH_PATHS.patientPicker, page, form, patientPickerEndpoint({ runtime, patients: new PatientDirectory(deps.upstream) }));
   router.post(OAUTH_PATHS.consent, page, form, pages.consent);
+  router.get(OAUTH_PATHS.account, page, account.page);
+  router.post(OAUTH_PATHS.accountWithdraw, page, form, account.withdraw);
+  router.get(OAUTH_PATHS.logout, page, logout.logout);
+  router.get(OAUTH_PATHS.loggedOut, page, logout.loggedOut);
   router.get(OAUTH_PATHS.stylesheet, async (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.type = 'text/css; charset=utf-8';

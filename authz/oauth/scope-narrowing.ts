@@ -35,24 +35,27 @@ export function clientScopeForUserFlow(requested: string | undefined, clientScop
 
 /**
  * Narrows a client-approved scope to what this user can grant: each resource scope keeps only
- * the permissions the user's own scope covers (patient/ ones only when the user has a patient),
+ * the permissions the user's own scope covers (patient/ ones only with a patient in context),
  * and `launch/patient` / `fhirUser` need the context they ask for. The result is never wider
  * than the input. Fails when resource scopes were asked for and none is left.
+ *
+ * The patient in context is the user's own unless `patientInContext` says whether there is one
+ * (an EHR launch's patient, or one the user is about to pick): only its presence matters here.
  */
-export function capScopeForUser(scope: string, user: SignedInUser): string {
+export function capScopeForUser(scope: string, user: SignedInUser, patientInContext: boolean = user.patient !== undefined): string {
   const kept: string[] = [];
   let askedForResources = false;
   let grantsResources = false;
   for (const token of scope.split(' ')) {
     const parsed = parseScope(token);
     if ('special' in parsed) {
-      if (parsed.special === 'launch/patient' && user.patient === undefined) continue;
+      if (parsed.special === 'launch/patient' && !patientInContext) continue;
       if (parsed.special === 'fhirUser' && user.fhirUser === undefined) continue;
       kept.push(token);
       continue;
     }
     askedForResources = true;
-    if (parsed.context === 'patient' && user.patient === undefined) continue;
+    if (parsed.context === 'patient' && !patientInContext) continue;
     const narrowed = narrowResourceScope(parsed, user.scope);
     if (narrowed !== undefined) {
       kept.push(narrowed);

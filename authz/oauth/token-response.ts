@@ -16,6 +16,9 @@ export interface TokenResponseBody {
   patient?: string;
   encounter?: string;
   need_patient_banner?: boolean;
+  /** SMART 2.x: further context of an EHR launch. */
+  fhirContext?: unknown[];
+  smart_style_url?: string;
   [extra: string]: unknown;
 }
 

@@ -2,6 +2,7 @@ import type { ClientConfig } from '../../config/types.js';
 import { issueAccessToken } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { RefreshTokens } from './records/refresh-tokens.js';
+import type { LaunchContextFields } from './records/launch-context.js';
 import type { Runtime } from '../runtime.js';
 import { hasScope } from './scope-narrowing.js';
 import { refreshTokenTtl, tokenFamilies } from './lifetimes.js';
@@ -9,12 +10,28 @@ import type { TokenResponseBody } from './token-response.js';
 
 /** The person a user-flow token is about: the subject and the SMART launch context. */
 export interface TokenSubject {
+  /** A configured user's username, or a federated person's key: the tokens' `sub`. */
   username: string;
-  /** Bare Patient id. */
+  /** Bare Patient id: the person's own patient, the EHR launch's, or the one picked. */
   patient?: string;
   /** Reference such as `Practitioner/123`. */
   fhirUser?: string;
+  /** A person who signed in through an identity provider: which one, and what they could grant then. */
+  federated?: FederatedGrantor;
 }
+
+/**
+ * What the token endpoint knows of a federated person long after they signed in: it cannot ask
+ * the provider again, so a refresh is capped by the resource scope they had at sign-in, and
+ * stops working when the provider is removed from the configuration.
+ */
+export interface FederatedGrantor {
+  providerId: string;
+  resourceScope: string;
+}
+
+/** What an EHR launch adds to the token response beyond the patient (SMART App Launch 2.x). */
+export type EhrContext = Omit<LaunchContextFields, 'patient'>;
 
 /** The subject and launch context of anything that carries them (a code, a refresh record, a user). */
 export function tokenSubject(from: TokenSubject): TokenSubject {
@@ -22,6 +39,7 @@ export function tokenSubject(from: TokenSubject): TokenSubject {
     username: from.username,
     ...(from.patient !== undefined ? { patient: from.patient } : {}),
     ...(from.fhirUser !== undefined ? { fhirUser: from.fhirUser } : {}),
+    ...(from.federated !== undefined ? { federated: from.federated } : {}),
   };
 }
 
@@ -36,6 +54,8 @@ interface UserTokenRequest {
   familyId?: string;
   nonce?: string;
   authTime?: number;
+  /** The EHR launch's encounter, fhirContext, banner and style, when the grant came from one. */
+  ehrContext?: EhrContext;
 }
 
 /**
@@ -44,7 +64,7 @@ interface UserTokenRequest {
  * `online_access` was granted, and an ID token when `openid` was granted.
  */
 export async function issueUserTokens(runtime: Runtime, request: UserTokenRequest): Promise<TokenResponseBody> {
-  const { client, subject, scope } = request;
+  const { client, subject, scope, ehrContext } = request;
   const patient = patientContext(scope, subject);
   const fhirUser = hasScope(scope, 'fhirUser') ? subject.fhirUser : undefined;
 
@@ -67,6 +87,7 @@ export async function issueUserTokens(runtime: Runtime, request: UserTokenReques
       scope: request.consentedScope,
       ...tokenSubject(subject),
       ...(request.authTime !== undefined ? { authTime: request.authTime } : {}),
+      ...(ehrContext !== undefined ? { ehrContext } : {}),
       exp: Math.floor(Date.now() / 1000) + refreshTokenTtl(runtime),
     });
     await families.setRefreshHash(request.familyId, hash);
@@ -86,9 +107,15 @@ export async function issueUserTokens(runtime: Runtime, request: UserTokenReques
   }
 
   if (patient !== undefined) {
-    // SMART: the bare id, and a standalone launch has no EHR around it to show the patient.
+    // SMART: the bare id; a standalone launch has no EHR around it to show the patient, an EHR
+    // launch says whether its own banner is showing.
     body.patient = patient;
-    body.need_patient_banner = true;
+    body.need_patient_banner = ehrContext?.needPatientBanner ?? true;
+  }
+  if (ehrContext !== undefined && hasScope(scope, 'launch')) {
+    if (ehrContext.encounter !== undefined) body.encounter = ehrContext.encounter;
+    if (ehrContext.fhirContext !== undefined) body.fhirContext = ehrContext.fhirContext;
+    if (ehrContext.smartStyleUrl !== undefined) body.smart_style_url = ehrContext.smartStyleUrl;
   }
   return body;
 }
@@ -100,6 +127,6 @@ function mayRefresh(client: ClientConfig, scope: string): boolean {
 /** The patient goes into the token only when the app asked for patient context or patient data. */
 function patientContext(scope: string, subject: TokenSubject): string | undefined {
   if (subject.patient === undefined) return undefined;
-  const wantsPatient = scope.split(' ').some((s) => s === 'launch/patient' || s.startsWith('patient/'));
+  const wantsPatient = scope.split(' ').some((s) => s === 'launch' || s === 'launch/patient' || s.startsWith('patient/'));
   return wantsPatient ? subject.patient : undefined;
 }

@@ -23,6 +23,7 @@ export async function runDemo(env: NodeJS.ProcessEnv): Promise<{ close(): Promis
   const gateway = await startGateway({ config, store, log });
   const base = config.server.public_url;
   const client = config.clients[0]!;
+  const ehr = config.clients.find((c) => c.creates_launches === true)!;
   process.stdout.write(`
 FHIR OAuth gateway demo
   gateway:  ${base}   (FHIR base and OAuth issuer)
@@ -47,6 +48,16 @@ Try it:
   # then exchange the code from the address bar (this verifier matches the challenge above):
   curl -s -d grant_type=authorization_code -d client_id=demo-app -d redirect_uri=http://localhost:3000/callback \
     -d code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk -d code=PASTE_CODE ${base}/oauth/token
+
+  # the patient picker: open the same URL in a private window and sign in as dr-demo (password doctor-demo)
+
+  # an EHR launch: the EHR creates a launch for demo-app and Bob Okafor, then opens its launch_url
+  curl -s -u demo-ehr:${ehr.client_secret} -d client_id=demo-app -d patient=pat-bob ${base}/oauth/launch
+  # the app sends the launch value back in its authorize request, with the launch scope:
+  ${base}/oauth/authorize?response_type=code&client_id=demo-app&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&scope=launch%20openid%20fhirUser%20patient%2F*.rs&state=demo&aud=${encodeURIComponent(base)}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&launch=PASTE_LAUNCH
+
+  # what a signed-in person has allowed, with a withdraw button per app
+  ${base}/oauth/account
 
 `);
   return {

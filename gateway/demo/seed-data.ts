@@ -26,5 +26,7 @@ export function demoResources(): Resource[] {
     effectiveDateTime: '2026-11-01T09:30:00Z',
     valueQuantity: { value: v.value, unit: v.unit, system: 'http://unitsofmeasure.org', code: v.unit },
   }));
-  return [...patients, ...observations];
+  // The demo practitioner (user dr-demo): her fhirUser.
+  const practitioner: Resource = { resourceType: 'Practitioner', id: 'pract-demo', name: [{ given: ['Dana'], family: 'Demo', prefix: ['Dr'] }] };
+  return [...patients, ...observations, practitioner];
 }

@@ -81,7 +81,7 @@ export async function startStoreAndKeys(options: StartupOptions): Promise<Gatewa
   const swapKeys = (keys: KeyRing) => {
     const current = runtime.get();
     if (current.keys !== PENDING_KEYS && sameKeys(current.keys, keys)) return;
-    runtime.replace(buildRuntime(current.config, keys, current.store));
+    runtime.replace(buildRuntime(current.config, keys, current.store, current.relyingParties));
   };
 
   // A key file: read now, so a broken one is a start failure rather than an endless retry.

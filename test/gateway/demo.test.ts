@@ -40,4 +40,17 @@ t.test('the built-in demo, compiled, serves its walk-through', async (t) => {
   const authorize = await fetch(text.match(/(http:\/\/\S+\/oauth\/authorize\?\S+)/)![1]!, { redirect: 'manual' });
   t.equal(authorize.status, 200, 'the printed authorize URL opens the login page');
   t.match(await authorize.text(), /name="username"/);
+
+  t.match(text, `curl -s -u demo-ehr:demo-ehr-secret -d client_id=demo-app -d patient=pat-bob ${base}/oauth/launch`, 'prints an EHR launch');
+  const launch = await fetch(`${base}/oauth/launch`, {
+    method: 'POST',
+    headers: { authorization: 'Basic ' + Buffer.from('demo-ehr:demo-ehr-secret').toString('base64'), 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'client_id=demo-app&patient=pat-bob',
+  });
+  t.equal(launch.status, 201, 'the demo EHR creates a launch for the demo app');
+  const { launch_url } = await launch.json();
+  t.match(launch_url, /^http:\/\/localhost:3000\/launch\?iss=.*&launch=[A-Za-z0-9_-]{43}$/);
+  const launched = text.match(/(http:\/\/\S+\/oauth\/authorize\?\S+&launch=)PASTE_LAUNCH/)![1]! + new URL(launch_url).searchParams.get('launch');
+  const ehrLogin = await fetch(launched, { redirect: 'manual' });
+  t.equal(ehrLogin.status, 200, 'the printed EHR-launch authorize URL, with the launch value, opens the login page');
 });

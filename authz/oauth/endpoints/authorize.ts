@@ -1,25 +1,29 @@
 import type { Context } from 'koa';
-import type { ClientConfig } from '../../../config/types.js';
-import { AuthorizationCodes } from '../records/authorization-codes.js';
-import { redirectWith, redirectWithError } from '../authorization-response.js';
-import { targetOf, validateAuthorizeRequest, type AuthorizeRequest } from '../authorize-request.js';
-import { currentSession, startSession } from '../records/browser-sessions.js';
-import { createCsrfToken, verifyCsrfToken } from '../pages/csrf.js';
-import { formOf } from '../steps/form-body.js';
-import { sendErrorPage, sendPage, sendRedirect } from '../pages/html-response.js';
-import { Interactions } from '../records/interactions.js';
-import { LoginThrottle } from '../records/login-throttle.js';
-import { bindBrowser, bindingDigest, browserBindingOf } from '../pages/browser-binding.js';
+import type { RuntimeHolder } from '../../runtime.js';
+import { redirectWithError } from '../authorization-response.js';
+import { hasPrompt, targetOf, validateAuthorizeRequest } from '../authorize-request.js';
+import {
+  advanceSignedIn,
+  answerAppWithError,
+  EXPIRED_MESSAGE,
+  EXPIRED_TITLE,
+  issueAuthorization,
+  patientContextOf,
+  showLogin,
+  signedInUserOf,
+  takePostedInteraction,
+} from '../authorize-flow.js';
 import { OAuthError } from '../oauth-error.js';
-import { OAUTH_PATHS } from '../paths.js';
-import { renderConsentPage } from '../pages/consent-page.js';
-import { renderLoginPage } from '../pages/login-page.js';
-import type { Runtime, RuntimeHolder } from '../../runtime.js';
-import { capScopeForUser } from '../scope-narrowing.js';
-import { sharedSecret } from '../../crypto/shared-secret.js';
-import { authorizationCodeTtl } from '../lifetimes.js';
-import { issueUserTokens, tokenSubject } from '../user-tokens.js';
-import { usersOf, type SignedInUser } from '../users/users.js';
+import { bindBrowser, bindingDigest } from '../pages/browser-binding.js';
+import { sendErrorPage, sendRedirect } from '../pages/html-response.js';
+import { currentSession, localSignIn, startSession } from '../records/browser-sessions.js';
+import { Interactions } from '../records/interactions.js';
+import { Launches, launchTtlSeconds } from '../records/launches.js';
+import type { LaunchContextFields } from '../records/launch-context.js';
+import { LoginThrottle } from '../records/login-throttle.js';
+import { formOf } from '../steps/form-body.js';
+import { sessionUser } from '../users/granting-user.js';
+import { usersOf } from '../users/users.js';
 
 interface AuthorizeEndpointDeps {
   runtime: RuntimeHolder;
@@ -27,13 +31,11 @@ interface AuthorizeEndpointDeps {
   throttleSleep?: (ms: number) => Promise<unknown>;
 }
 
-const EXPIRED_TITLE = 'This sign-in has expired';
-const EXPIRED_MESSAGE = 'Go back to the app and start again.';
-
 /**
  * The interactive part of the code and implicit flows (RFC 6749 §4.1.1, §4.2.1):
- * GET /oauth/authorize validates and shows the login page (or consent, for a signed-in browser),
- * POST .../login checks the password, POST .../consent issues the code or token.
+ * GET /oauth/authorize validates (and redeems an EHR launch), then goes on with a live session
+ * or shows the login page; POST .../login checks the password; POST .../consent issues the code
+ * or token. What happens between sign-in and the code is authorize-flow.ts.
  */
 export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
   const throttleOptions = deps.throttleSleep ? { sleep: deps.throttleSleep } : {};
@@ -46,34 +48,45 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
       return sendRedirect(ctx, redirectWithError(validation.target, runtime.tokens.issuer, validation.error));
     }
     const { request, client } = validation;
-    const interactions = new Interactions(runtime.store);
+    const fail = (error: OAuthError) => sendRedirect(ctx, redirectWithError(targetOf(request), runtime.tokens.issuer, error));
+
+    // SMART EHR launch: the value is used up here, whatever happens next (it has been presented).
+    let launch: LaunchContextFields | undefined;
+    if (validation.launch !== undefined) {
+      const redeemed = await new Launches(runtime.store, launchTtlSeconds(runtime.config.tokens)).redeem(validation.launch, client.client_id);
+      if (redeemed.kind === 'other-client') return fail(new OAuthError('invalid_request', 'The launch was created for another app'));
+      if (redeemed.kind === 'unknown') return fail(new OAuthError('invalid_request', 'The launch is unknown, expired or already used'));
+      const { clientId: _app, createdBy: _ehr, createdAt: _at, ...context } = redeemed.launch;
+      launch = context;
+    }
+
     const cookies = ctx.get('cookie') || undefined;
     // The forms this flow shows are only accepted back from this browser (login CSRF).
     const binding = bindBrowser(runtime.publicUrl, cookies);
     const browser = bindingDigest(binding.value);
+    const fields = { request, browser, ...(launch !== undefined ? { launch } : {}) };
 
-    const session = await currentSession(runtime, cookies);
-    const user = session ? usersOf(runtime.config).find(session.username) : undefined;
+    // prompt=login: a fresh sign-in, whatever session the browser has.
+    const session = hasPrompt(request, 'login') ? undefined : await currentSession(runtime, cookies);
+    const user = session ? sessionUser(runtime, session) : undefined;
     if (session && user) {
-      const scope = capOrNull(request, user);
-      if (scope instanceof OAuthError) return sendRedirect(ctx, redirectWithError(targetOf(request), runtime.tokens.issuer, scope));
-      const signedIn = { username: user.username, sessionId: session.id, authTime: session.authTime, scope };
-      const id = await interactions.create({ request, signedIn, browser });
+      const { id, interaction } = Interactions.begin({ ...fields, signedIn: { username: session.username, sessionId: session.id, authTime: session.authTime } });
       ctx.append('Set-Cookie', binding.setCookie);
-      return showConsent(ctx, runtime, client, request, id, binding.value, user, scope);
+      return advanceSignedIn({ ctx, runtime, id, interaction, client, binding: binding.value }, user);
     }
-    const id = await interactions.create({ request, browser });
+    if (hasPrompt(request, 'none')) return fail(new OAuthError('login_required', 'Nobody is signed in in this browser'));
+    const { id, interaction } = Interactions.begin(fields);
+    await new Interactions(runtime.store).put(id, interaction);
     ctx.append('Set-Cookie', binding.setCookie);
-    await showLogin(ctx, runtime, client, request, id, binding.value, 200);
+    await showLogin({ ctx, runtime, id, interaction, client, binding: binding.value }, 200);
   }
 
   async function login(ctx: Context): Promise<void> {
     const runtime = deps.runtime.get();
     const form = formOf(ctx);
-    const taken = await takeInteraction(ctx, runtime, form);
-    if (!taken) return;
-    const { id, interaction, client, binding } = taken;
-    const request = interaction.request;
+    const flow = await takePostedInteraction(ctx, runtime, form);
+    if (!flow) return;
+    const { id, interaction } = flow;
     const interactions = new Interactions(runtime.store);
     if (interaction.signedIn) return sendErrorPage(ctx, 400, EXPIRED_TITLE, EXPIRED_MESSAGE);
 
@@ -83,174 +96,39 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
     const throttle = new LoginThrottle(runtime.store, throttleOptions);
     if (await throttle.isLocked(attempt)) {
       await interactions.put(id, interaction);
-      return showLogin(ctx, runtime, client, request, id, binding, 429, 'Too many failed sign-in attempts. Try again later.', username);
+      return showLogin(flow, 429, 'Too many failed sign-in attempts. Try again later.', username);
     }
     const user = username === '' ? undefined : await usersOf(runtime.config).authenticate(username, password);
     if (!user) {
       await throttle.recordFailure(attempt);
       await interactions.put(id, interaction);
-      return showLogin(ctx, runtime, client, request, id, binding, 401, 'Wrong username or password.', username);
+      return showLogin(flow, 401, 'Wrong username or password.', username);
     }
     await throttle.recordSuccess(attempt);
 
-    const scope = capOrNull(request, user);
-    if (scope instanceof OAuthError) return sendRedirect(ctx, redirectWithError(targetOf(request), runtime.tokens.issuer, scope));
     // A fresh session id on every sign-in, so a planted cookie can never become a signed-in one.
-    const { session, setCookie } = await startSession(runtime, user.username);
-    await interactions.put(id, { ...interaction, signedIn: { username: user.username, sessionId: session.id, authTime: session.authTime, scope } });
+    const { session, setCookie } = await startSession(runtime, localSignIn(user.username));
     ctx.append('Set-Cookie', setCookie);
-    showConsent(ctx, runtime, client, request, id, binding, user, scope);
+    const signedIn = { username: user.username, sessionId: session.id, authTime: session.authTime };
+    await advanceSignedIn({ ...flow, interaction: { ...interaction, signedIn } }, user);
   }
 
   async function consent(ctx: Context): Promise<void> {
     const runtime = deps.runtime.get();
     const form = formOf(ctx);
-    const taken = await takeInteraction(ctx, runtime, form);
-    if (!taken) return;
-    const { interaction, client } = taken;
-    const { request, signedIn } = interaction;
-    // The consent must come from the browser that signed in, in a session that is still live.
-    const session = await currentSession(runtime, ctx.get('cookie') || undefined);
-    if (!signedIn || !session || session.id !== signedIn.sessionId) {
-      return sendErrorPage(ctx, 403, EXPIRED_TITLE, 'Your sign-in could not be confirmed. Go back to the app and start again.');
-    }
-    const target = targetOf(request);
-    const issuer = runtime.tokens.issuer;
-    if (form.decision === 'deny') {
-      return sendRedirect(ctx, redirectWithError(target, issuer, new OAuthError('access_denied', 'The user denied access')));
-    }
-    if (form.decision !== 'allow') {
-      return sendRedirect(ctx, redirectWithError(target, issuer, new OAuthError('invalid_request', 'No decision was made')));
-    }
-    const user = usersOf(runtime.config).find(signedIn.username);
-    if (!user) return sendErrorPage(ctx, 403, EXPIRED_TITLE, EXPIRED_MESSAGE);
-
-    if (request.responseType === 'code') {
-      const code = await new AuthorizationCodes(runtime.store).issue(
-        {
-          clientId: client.client_id,
-          redirectUri: request.redirectUri,
-          ...(request.codeChallenge !== undefined ? { codeChallenge: request.codeChallenge } : {}),
-          scope: signedIn.scope,
-          ...tokenSubject(user),
-          ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
-          authTime: signedIn.authTime,
-        },
-        authorizationCodeTtl(runtime),
-      );
-      return sendRedirect(ctx, redirectWith(target, issuer, { code }));
-    }
-
-    // Implicit (RFC 6749 §4.2.2): the token itself, in the fragment, never a refresh token.
-    const tokens = await issueUserTokens(runtime, { client, subject: user, scope: signedIn.scope, consentedScope: signedIn.scope, authTime: signedIn.authTime });
-    sendRedirect(
-      ctx,
-      redirectWith(target, issuer, {
-        access_token: tokens.access_token,
-        token_type: tokens.token_type,
-        expires_in: tokens.expires_in,
-        scope: tokens.scope,
-        patient: tokens.patient,
-        need_patient_banner: tokens.need_patient_banner,
-      }),
-    );
-  }
-
-  /**
-   * The browser binding and CSRF first (no store access for forged posts, and a forged post
-   * cannot use up someone's interaction), then the interaction itself, which must have been
-   * started by this browser, then its client as the current config has it.
-   */
-  async function takeInteraction(ctx: Context, runtime: Runtime, form: Record<string, string>) {
-    const id = form.interaction ?? '';
-    const binding = browserBindingOf(ctx.get('cookie') || undefined);
-    if (binding === undefined) {
-      // A cross-site post (SameSite keeps the cookie off it) or a browser that refuses cookies.
-      sendErrorPage(ctx, 403, 'This form cannot be accepted', 'This browser did not send the cookie set when the sign-in started. Allow cookies for this site, go back to the app and start again.');
-      return undefined;
-    }
-    const csrfKey = await sharedSecret(runtime.store, 'csrf');
-    if (!verifyCsrfToken(csrfKey, id, binding, form.csrf)) {
-      sendErrorPage(ctx, 403, 'This form has expired', 'The page was open too long or did not come from this server. Go back to the app and start again.');
-      return undefined;
-    }
-    const interaction = await new Interactions(runtime.store).take(id);
-    if (!interaction) {
-      sendErrorPage(ctx, 400, EXPIRED_TITLE, EXPIRED_MESSAGE);
-      return undefined;
-    }
-    if (interaction.browser === undefined || interaction.browser !== bindingDigest(binding)) {
-      sendErrorPage(ctx, 403, 'This form cannot be accepted', 'This sign-in was started in another browser. Go back to the app and start again.');
-      return undefined;
-    }
-    const client = runtime.clients.get(interaction.request.clientId);
-    if (!client || !client.redirect_uris.includes(interaction.request.redirectUri)) {
-      sendErrorPage(ctx, 400, 'Unknown application', 'The application is no longer registered with this server.');
-      return undefined;
-    }
-    return { id, interaction, client, binding };
+    const flow = await takePostedInteraction(ctx, runtime, form);
+    if (!flow) return;
+    const user = await signedInUserOf(flow);
+    if (!user) return;
+    const { scope } = flow.interaction;
+    if (scope === undefined) return sendErrorPage(ctx, 400, EXPIRED_TITLE, EXPIRED_MESSAGE);
+    if (form.decision === 'deny') return answerAppWithError(flow, new OAuthError('access_denied', 'The user denied access'));
+    if (form.decision !== 'allow') return answerAppWithError(flow, new OAuthError('invalid_request', 'No decision was made'));
+    const context = patientContextOf(flow.interaction, user);
+    // The consent page was shown for a settled patient context; anything else is a stale page.
+    if (context.kind !== 'known') return sendErrorPage(ctx, 400, EXPIRED_TITLE, EXPIRED_MESSAGE);
+    await issueAuthorization(flow, user, scope, context.patient, form.remember === 'on');
   }
 
   return { start, login, consent };
 }
-
-function capOrNull(request: AuthorizeRequest, user: SignedInUser): string | OAuthError {
-  try {
-    return capScopeForUser(request.scope, user);
-  } catch (err) {
-    if (err instanceof OAuthError) return err;
-    throw err;
-  }
-}
-
-const clientName = (client: ClientConfig) => client.client_name || client.client_id;
-const stylesheet = (runtime: Runtime) => runtime.publicUrl + OAUTH_PATHS.stylesheet;
-
-async function showLogin(
-  ctx: Context,
-  runtime: Runtime,
-  client: ClientConfig,
-  request: AuthorizeRequest,
-  interactionId: string,
-  browserBinding: string,
-  status: number,
-  error?: string,
-  username?: string,
-): Promise<void> {
-  const csrfToken = createCsrfToken(await sharedSecret(runtime.store, 'csrf'), interactionId, browserBinding);
-  const body = renderLoginPage({
-    clientName: clientName(client),
-    csrfToken,
-    interactionId,
-    actionUrl: runtime.publicUrl + OAUTH_PATHS.login,
-    stylesheetHref: stylesheet(runtime),
-    ...(error !== undefined ? { error } : {}),
-    ...(username !== undefined ? { username } : {}),
-  });
-  // The login POST may end in a redirect to the client (e.g. a scope this user cannot grant).
-  sendPage(ctx, status, body, request.redirectUri);
-}
-
-async function showConsent(
-  ctx: Context,
-  runtime: Runtime,
-  client: ClientConfig,
-  request: AuthorizeRequest,
-  interactionId: string,
-  browserBinding: string,
-  user: SignedInUser,
-  scope: string,
-): Promise<void> {
-  const csrfToken = createCsrfToken(await sharedSecret(runtime.store, 'csrf'), interactionId, browserBinding);
-  const body = renderConsentPage({
-    clientName: clientName(client),
-    scopes: scope.split(' '),
-    user: tokenSubject(user),
-    csrfToken,
-    interactionId,
-    actionUrl: runtime.publicUrl + OAUTH_PATHS.consent,
-    stylesheetHref: stylesheet(runtime),
-  });
-  sendPage(ctx, 200, body, request.redirectUri);
-}
-

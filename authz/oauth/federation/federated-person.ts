@@ -40,6 +40,8 @@ export function federatedSignedInUser(person: FederatedPerson): SignedInUser {
     username: person.key,
     fhirUser: person.fhirUser,
     scope: person.resourceScope,
+    providerId: person.providerId,
     ...(person.patient !== undefined ? { patient: person.patient } : {}),
+    ...(person.displayName !== undefined ? { displayName: person.displayName } : {}),
   };
 }

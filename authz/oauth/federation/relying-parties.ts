@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client';
 import type { IdentityProviderConfig } from '../../../config/types.js';
+import { OAUTH_PATHS } from '../paths.js';
 import { loadProviderClientKey, type ProviderClientKey } from './provider-client-key.js';
 
 /**
@@ -49,7 +50,7 @@ export class RelyingParties {
 
   /** `{public_url}/oauth/callback/{id}`: what is registered at the provider and sent as redirect_uri. */
   redirectUri(id: string): string {
-    return `${this.publicUrl.replace(/\/+$/, '')}/oauth/callback/${id}`;
+    return `${this.publicUrl.replace(/\/+$/, '')}${OAUTH_PATHS.callback}/${id}`;
   }
 
   /** The public JWK to register at the provider, for private_key_jwt providers. */

@@ -4,6 +4,7 @@ import { capScopeForUser, clientScopeForUserFlow } from '../scope-narrowing.js';
 import { tokenFamilies } from '../lifetimes.js';
 import { issueUserTokens } from '../user-tokens.js';
 import { usersOf } from '../users/users.js';
+import { recordRefreshFamily } from './consented-families.js';
 import type { GrantHandler } from './grant-handler.js';
 
 /**
@@ -36,7 +37,7 @@ export function passwordGrant(options: { throttleSleep?: (ms: number) => Promise
 
       const scope = capScopeForUser(requested, user);
       const familyId = await tokenFamilies(runtime).create(client.client_id);
-      return issueUserTokens(runtime, {
+      const body = await issueUserTokens(runtime, {
         client,
         subject: user,
         scope,
@@ -44,6 +45,9 @@ export function passwordGrant(options: { throttleSleep?: (ms: number) => Promise
         familyId,
         authTime: Math.floor(Date.now() / 1000),
       });
+      // The user granted it by typing their password into the app: their account page lists it.
+      if (body.refresh_token !== undefined) await recordRefreshFamily(runtime, user.username, client.client_id, familyId, scope);
+      return body;
     },
   };
 }

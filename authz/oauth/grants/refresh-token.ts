@@ -4,7 +4,8 @@ import { RefreshTokens } from '../records/refresh-tokens.js';
 import { capScopeForUser, narrowRefreshScope } from '../scope-narrowing.js';
 import { tokenFamilies } from '../lifetimes.js';
 import { issueUserTokens, tokenSubject } from '../user-tokens.js';
-import { usersOf } from '../users/users.js';
+import { grantingUser } from '../users/granting-user.js';
+import { recordRefreshFamily } from './consented-families.js';
 import type { GrantHandler } from './grant-handler.js';
 
 const INVALID_REFRESH = 'The refresh token is invalid, expired or revoked';
@@ -28,9 +29,10 @@ export const refreshTokenGrant: GrantHandler = {
     let scope: string | undefined;
     if (peeked.kind === 'active') {
       if (peeked.record.clientId !== client.client_id) throw new OAuthError('invalid_grant', 'The refresh token was issued to another client');
-      const user = usersOf(runtime.config).find(peeked.record.username);
-      if (!user) throw new OAuthError('invalid_grant', 'The user of this grant no longer exists');
-      // Narrower on request, never wider; and never more than the user may grant today.
+      const user = grantingUser(runtime, peeked.record);
+      if (!user) throw new OAuthError('invalid_grant', 'The user of this grant can no longer sign in here');
+      // Narrower on request, never wider; and never more than the user may grant today (in the
+      // grant's patient context: their own, the EHR launch's or the one they picked).
       scope = capScopeForUser(narrowRefreshScope(form.scope, peeked.record.scope), user);
     }
     const found = peeked.kind === 'active' ? await refreshTokens.consume(form.refresh_token) : peeked;
@@ -50,12 +52,15 @@ export const refreshTokenGrant: GrantHandler = {
       consentedScope: record.scope,
       familyId: record.familyId,
       ...(record.authTime !== undefined ? { authTime: record.authTime } : {}),
+      ...(record.ehrContext !== undefined ? { ehrContext: record.ehrContext } : {}),
     });
     // A revocation that raced with this refresh must also catch what was just issued.
     if (await families.isRevoked(record.familyId)) {
       await families.revoke(record.familyId);
       throw new OAuthError('invalid_grant', INVALID_REFRESH);
     }
+    // The rotated refresh token lives longer than the one the person's consents know of.
+    if (body.refresh_token !== undefined) await recordRefreshFamily(runtime, record.username, client.client_id, record.familyId, record.scope);
     return body;
   },
 };

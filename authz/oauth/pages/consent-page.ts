@@ -1,11 +1,13 @@
+import { OAUTH_PATHS } from '../paths.js';
 import { html, renderLayout, type PageChrome, type SafeHtml } from './layout.js';
 import { describeScopes, type ScopeDescription } from './scope-descriptions.js';
 
 interface ConsentUser {
+  /** Who is signed in, as shown: a username or a federated person's name. */
   username: string;
   /** e.g. `Practitioner/123`. */
   fhirUser?: string;
-  /** Id of the patient in context, when there is one. */
+  /** The patient in context, when there is one: an id, or a name with the id. */
   patient?: string;
 }
 
@@ -17,6 +19,8 @@ export interface ConsentPageOptions extends PageChrome {
   csrfToken: string;
   interactionId: string;
   actionUrl: string;
+  /** The account page, where remembered decisions are withdrawn. */
+  accountUrl?: string;
 }
 
 export function renderConsentPage(options: ConsentPageOptions): string {
@@ -30,12 +34,16 @@ ${renderAccount(options.user)}
 <form class="form" method="post" action="${options.actionUrl}">
 <input type="hidden" name="csrf" value="${options.csrfToken}">
 <input type="hidden" name="interaction" value="${options.interactionId}">
+<div class="check">
+<input class="check-input" id="remember" name="remember" type="checkbox" value="on">
+<label class="check-label" for="remember">Remember my decision: next time <strong>${options.clientName}</strong> asks for the same or less, allow it without asking</label>
+</div>
 <div class="actions">
 <button class="button button-secondary" type="submit" name="decision" value="deny">Deny</button>
 <button class="button button-primary" type="submit" name="decision" value="allow">Allow</button>
 </div>
 </form>
-<p class="note">Allow only if you trust <strong>${options.clientName}</strong> with this information.</p>`;
+<p class="note">Allow only if you trust <strong>${options.clientName}</strong> with this information. You can withdraw it later on <a class="link" href="${options.accountUrl ?? OAUTH_PATHS.account}">your account page</a>.</p>`;
 
   return renderLayout({
     gatewayName: options.gatewayName,

@@ -3,10 +3,13 @@ import { OAuthError } from '../oauth-error.js';
 import { renderErrorPage } from './error-page.js';
 import { securityHeaders } from './layout.js';
 
-/** Sends a rendered page with the headers every page needs (CSP, no framing, no caching). */
-export function sendPage(ctx: Context, status: number, body: string, redirectUri?: string): void {
+/**
+ * Sends a rendered page with the headers every page needs (CSP, no framing, no caching).
+ * `formTargets`: where the page's forms may end up after redirects (the app's redirect_uri, identity providers).
+ */
+export function sendPage(ctx: Context, status: number, body: string, ...formTargets: string[]): void {
   ctx.status = status;
-  ctx.set(securityHeaders(redirectUri !== undefined ? { redirectUri } : {}));
+  ctx.set(securityHeaders({ formTargets }));
   ctx.type = 'text/html; charset=utf-8';
   ctx.body = body;
 }

@@ -108,12 +108,15 @@ interface SecurityHeaderOptions {
    * pages must name its origin or the final redirect to the client is silently blocked.
    */
   redirectUri?: string;
+  /** Further URLs a form post on this page may redirect to (the login page: the identity providers). */
+  formTargets?: readonly string[];
 }
 
 /** Headers for every page rendered here: nothing may run, frame it, or cache it. */
 export function securityHeaders(options: SecurityHeaderOptions = {}): Record<string, string> {
-  const redirectSource = options.redirectUri === undefined ? undefined : formActionSource(options.redirectUri);
-  const formAction = redirectSource ? `'self' ${redirectSource}` : "'self'";
+  const targets = [...(options.redirectUri !== undefined ? [options.redirectUri] : []), ...(options.formTargets ?? [])];
+  const sources = [...new Set(targets.map(formActionSource).filter((source): source is string => source !== undefined))];
+  const formAction = ["'self'", ...sources].join(' ');
   return {
     'Content-Security-Policy': `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
     'X-Frame-Options': 'DENY',

@@ -245,6 +245,47 @@ body {
 
 .message { margin: 8px 0 0; overflow-wrap: anywhere; }
 
+
+.link { color: var(--primary); text-decoration: underline; text-underline-offset: 2px; }
+.link:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; border-radius: 2px; }
+a.button { text-decoration: none; }
+
+.button-provider { background: var(--card); color: var(--text); border-color: var(--border); margin-top: 0; }
+.button-provider:hover { border-color: var(--primary); background: var(--code-bg); }
+.providers { display: flex; flex-direction: column; gap: 10px; }
+
+.divider { display: flex; align-items: center; gap: 12px; margin: 22px 0; font-size: 13px; color: var(--muted); }
+.divider::before, .divider::after { content: ""; flex: 1; border-top: 1px solid var(--border); }
+
+.label-hint { font-weight: 400; color: var(--muted); }
+
+.check { display: flex; align-items: flex-start; gap: 10px; margin: 0 0 18px; font-size: 14px; }
+.check-input, .patient-input { flex: none; width: 18px; height: 18px; margin: 2px 0 0; accent-color: var(--primary); }
+.check-input:focus-visible, .patient-input:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+.check-label { cursor: pointer; }
+
+.results { margin-top: 24px; }
+.patients { margin: 0 0 16px; padding: 0; border: none; }
+.patient { display: flex; align-items: flex-start; gap: 10px; padding: 10px 12px; border: 1px solid var(--border); border-radius: 10px; margin-top: 8px; }
+.patient:has(.patient-input:checked) { border-color: var(--primary); background: var(--code-bg); }
+.patient-label { cursor: pointer; flex: 1; }
+.patient-name { display: block; font-weight: 600; }
+.patient-detail { display: block; font-size: 13px; color: var(--muted); overflow-wrap: anywhere; }
+.results-empty { margin-top: 20px; }
+
+.notice { margin: 0 0 20px; padding: 12px 14px; border: 1px solid var(--border); border-radius: 10px; background: var(--code-bg); font-size: 15px; }
+
+.app-list { list-style: none; margin: 0; padding: 0; }
+.app { padding: 16px 0; border-top: 1px solid var(--border); }
+.app:first-child { border-top: none; padding-top: 0; }
+.app-title { margin: 0 0 6px; font-size: 18px; }
+.app-detail { margin: 8px 0 6px; font-size: 14px; color: var(--muted); }
+.scope-list-compact { margin-bottom: 12px; }
+.token-list { margin: 0 0 12px; padding-left: 20px; font-size: 14px; }
+
+.button-danger { background: transparent; color: var(--danger); border-color: var(--danger-border); }
+.button-danger:hover { background: var(--danger-bg); }
+
 .page-footer { margin: 20px 0 0; font-size: 12px; color: var(--muted); }
 
 @media (max-width: 480px) {

@@ -1,5 +1,6 @@
 import type { Store } from '../../store.js';
 import { HashedRecords } from './hashed-records.js';
+import type { EhrContext, FederatedGrantor } from '../user-tokens.js';
 
 /**
  * Authorization codes (RFC 6749 §4.1.2): 256 random bits, kept (by hash) for a short time,
@@ -16,6 +17,13 @@ export interface CodeRecord {
   fhirUser?: string;
   nonce?: string;
   authTime: number;
+  federated?: FederatedGrantor;
+  ehrContext?: EhrContext;
+  /**
+   * Milliseconds since the epoch: a consent withdrawn at or after it voids the code (records/consents.ts
+   * withdrawnSince). Absent (a code written before it existed): any remembered withdrawal voids it.
+   */
+  issuedAtMs?: number;
 }
 
 type CodeRedemption =

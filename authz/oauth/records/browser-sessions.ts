@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Runtime } from '../../runtime.js';
+import type { FederatedPerson } from '../federation/federated-person.js';
 import { SESSION_TTL_SECONDS } from '../settings.js';
 import { randomToken, sha256Hex } from '../../crypto/random-token.js';
 import { sharedSecret } from '../../crypto/shared-secret.js';
@@ -11,17 +12,23 @@ import { sharedSecret } from '../../crypto/shared-secret.js';
  */
 export const SESSION_COOKIE = 'fhirgw_session';
 
-interface BrowserSession {
+export interface BrowserSession extends SessionSubject {
   id: string;
-  username: string;
-  /** Seconds since the epoch when the user typed their password (OIDC auth_time). */
-  authTime: number;
 }
 
-interface StoredSession {
+/** Who a session is for. */
+export interface SessionSubject {
+  /** A configured user's username, or a federated person's key (FederatedPerson.key). */
   username: string;
+  /** Seconds since the epoch when the person authenticated (OIDC auth_time). */
   authTime: number;
+  /** Present when the person signed in through an identity provider. */
+  person?: FederatedPerson;
+  /** The provider's ID token, kept only for `id_token_hint` at its logout: a credential, never logged. */
+  idToken?: string;
 }
+
+type StoredSession = SessionSubject;
 
 const storeKey = (id: string) => `session:${sha256Hex(id)}`;
 
@@ -30,13 +37,28 @@ async function sign(runtime: Runtime, id: string): Promise<string> {
   return createHmac('sha256', key).update(`session\n${id}`).digest('base64url');
 }
 
-export async function startSession(runtime: Runtime, username: string): Promise<{ session: BrowserSession; setCookie: string }> {
+/** A configured user who typed their password just now. */
+export function localSignIn(username: string): SessionSubject {
+  return { username, authTime: Math.floor(Date.now() / 1000) };
+}
+
+/** A person the identity provider just vouched for. */
+export function federatedSignIn(person: FederatedPerson, idToken: string): SessionSubject {
+  return { username: person.key, authTime: person.authTime, person, idToken };
+}
+
+export async function startSession(runtime: Runtime, subject: SessionSubject): Promise<{ session: BrowserSession; setCookie: string }> {
   const id = randomToken(32);
-  const authTime = Math.floor(Date.now() / 1000);
-  const stored: StoredSession = { username, authTime };
+  const stored: StoredSession = subject;
   await runtime.store.set(storeKey(id), JSON.stringify(stored), SESSION_TTL_SECONDS);
   const value = `${id}.${await sign(runtime, id)}`;
-  return { session: { id, username, authTime }, setCookie: oauthPagesCookie(runtime.publicUrl, SESSION_COOKIE, value, SESSION_TTL_SECONDS) };
+  return { session: { id, ...subject }, setCookie: oauthPagesCookie(runtime.publicUrl, SESSION_COOKIE, value, SESSION_TTL_SECONDS) };
+}
+
+/** Ends the session (logout): the record goes, and the cookie is cleared. */
+export async function endSession(runtime: Runtime, session: BrowserSession): Promise<string> {
+  await runtime.store.delete(storeKey(session.id));
+  return oauthPagesCookie(runtime.publicUrl, SESSION_COOKIE, '', 0);
 }
 
 /** The session named by the request's cookie, if its signature holds and the store still has it. */
@@ -51,7 +73,7 @@ export async function currentSession(runtime: Runtime, cookieHeader: string | un
   const stored = await runtime.store.get(storeKey(id));
   if (stored === null) return undefined;
   const parsed = JSON.parse(stored) as StoredSession;
-  return { id, username: parsed.username, authTime: parsed.authTime };
+  return { id, ...parsed };
 }
 
 /** A Set-Cookie for the OAuth pages: HttpOnly, SameSite=Lax, Secure on https. */

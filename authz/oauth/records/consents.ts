@@ -63,9 +63,17 @@ interface ConsentIndex {
 /** How long a remembered consent is honoured before the person is asked again. */
 export const CONSENT_TTL_SECONDS = 365 * 24 * 3600;
 
+/**
+ * How long a withdrawal is remembered: longer than any authorization code lives (at most 10
+ * minutes, config/schema.ts), so a code issued before the withdrawal and redeemed after it is
+ * refused (`withdrawnSince`) instead of creating a refresh-token family the withdrawal never saw.
+ */
+export const WITHDRAWAL_MEMORY_SECONDS = 11 * 60;
+
 const recordKey = (personKey: string, clientId: string) => `consent:${sha256Hex(JSON.stringify([personKey, clientId]))}`;
 const indexKey = (personKey: string) => `consent-index:${sha256Hex(personKey)}`;
 const leaseName = (personKey: string) => `consents:${sha256Hex(personKey)}`;
+const withdrawalKey = (personKey: string, clientId: string) => `consent-withdrawn:${sha256Hex(JSON.stringify([personKey, clientId]))}`;
 
 export class Consents {
   constructor(
@@ -78,12 +86,19 @@ export class Consents {
     await this.change(personKey, clientId, (consent) => ({ ...consent, remembered: { scope, grantedAt: this.nowSeconds() } }));
   }
 
-  /** Records a refresh-token family the app received for this person (at the code redemption that created it). */
+  /**
+   * Records a refresh-token family the app received for this person (at the code redemption that
+   * created it), or, for a family already recorded (a rotation), takes its new scope and `exp`
+   * and keeps when it was created.
+   */
   async addRefreshFamily(personKey: string, clientId: string, family: RefreshFamilyReference): Promise<void> {
-    await this.change(personKey, clientId, (consent) => ({
-      ...consent,
-      refreshFamilies: [...consent.refreshFamilies.filter((known) => known.id !== family.id), family],
-    }));
+    await this.change(personKey, clientId, (consent) => {
+      const known = consent.refreshFamilies.find((reference) => reference.id === family.id);
+      return {
+        ...consent,
+        refreshFamilies: [...consent.refreshFamilies.filter((reference) => reference.id !== family.id), { ...family, createdAt: known?.createdAt ?? family.createdAt }],
+      };
+    });
   }
 
   /** The person's remembered consent to this app, if any and still within its lifetime. */
@@ -107,12 +122,24 @@ export class Consents {
    */
   async withdraw(personKey: string, clientId: string, revokeFamily: (familyId: string) => Promise<void>): Promise<AppConsent | undefined> {
     return withLease(this.store, leaseName(personKey), async () => {
+      // First, so a code redemption racing with this finds it (withdrawnSince) before or after
+      // its family is recorded.
+      await this.store.set(withdrawalKey(personKey, clientId), String(this.now()), WITHDRAWAL_MEMORY_SECONDS);
       const consent = await this.read(personKey, clientId);
       for (const family of consent?.refreshFamilies ?? []) await revokeFamily(family.id);
       await this.store.delete(recordKey(personKey, clientId));
       await this.writeIndex(personKey, (await this.readIndex(personKey)).filter((id) => id !== clientId), 0);
       return consent;
     });
+  }
+
+  /**
+   * Whether the person withdrew their consent to this app at or after `issuedAtMs` (milliseconds
+   * since the epoch; within WITHDRAWAL_MEMORY_SECONDS): a code issued before then must not be redeemed.
+   */
+  async withdrawnSince(personKey: string, clientId: string, issuedAtMs: number): Promise<boolean> {
+    const at = await this.store.get(withdrawalKey(personKey, clientId));
+    return at !== null && Number(at) >= issuedAtMs;
   }
 
   private async change(personKey: string, clientId: string, update: (consent: AppConsent) => AppConsent): Promise<void> {

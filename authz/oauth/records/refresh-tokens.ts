@@ -1,5 +1,6 @@
 import type { Store } from '../../store.js';
 import { HashedRecords } from './hashed-records.js';
+import type { EhrContext, FederatedGrantor } from '../user-tokens.js';
 
 /**
  * Opaque refresh tokens (256 random bits), stored only as their SHA-256 and rotated on every
@@ -14,6 +15,9 @@ export interface RefreshRecord {
   patient?: string;
   fhirUser?: string;
   authTime?: number;
+  federated?: FederatedGrantor;
+  /** The EHR launch's context, repeated in every refreshed token response. */
+  ehrContext?: EhrContext;
   /** Seconds since the epoch. */
   exp: number;
 }

@@ -11,6 +11,12 @@ export interface ClientAuthenticationOptions {
    * refresh, SMART App Launch 2.x). Undefined: authenticate as usual (and fail).
    */
   clientOfUnauthenticatedRequest?: (ctx: Context, form: Record<string, string>) => Promise<ClientConfig | undefined>;
+  /**
+   * The body parameters that carry client authentication (client_id, client_secret,
+   * client_assertion...). Default: the whole form. An endpoint whose body uses `client_id` for
+   * something else (POST /oauth/launch) hands over only the parameters that authenticate.
+   */
+  credentialsOf?: (ctx: Context) => Record<string, string>;
 }
 
 /**
@@ -21,7 +27,7 @@ export interface ClientAuthenticationOptions {
 export function clientAuthentication(runtime: RuntimeHolder, verifyAssertion: AssertionVerifier, options: ClientAuthenticationOptions = {}) {
   return async (ctx: Context, next: Next) => {
     const authorization = ctx.get('authorization') || undefined;
-    const form = formOf(ctx);
+    const form = options.credentialsOf ? options.credentialsOf(ctx) : formOf(ctx);
     const named = presentsClientCredentials(authorization, form) ? undefined : await options.clientOfUnauthenticatedRequest?.(ctx, form);
     ctx.state.client = named ?? (await authenticateClient(runtime.get().clients, authorization, form, verifyAssertion));
     return next();

@@ -10,6 +10,10 @@ export interface SignedInUser {
   patient?: string;
   /** Resource scopes this user can ever grant. */
   scope: string;
+  /** identity_providers[].id, for a person who signed in through an identity provider (absent: a configured user). */
+  providerId?: string;
+  /** For pages only: a federated person's name; configured users are shown by username. */
+  displayName?: string;
 }
 
 function toSignedInUser(user: UserConfig): SignedInUser {

@@ -6,6 +6,9 @@ import { escapeHtml, html, SafeHtml, securityHeaders } from '../../../authz/oaut
 import { OAUTH_PATHS } from '../../../authz/oauth/paths.js';
 import { renderLoginPage, type LoginPageOptions } from '../../../authz/oauth/pages/login-page.js';
 import { describeScope, describeScopes } from '../../../authz/oauth/pages/scope-descriptions.js';
+import { renderPatientPickerPage, type PatientPickerPageOptions } from '../../../authz/oauth/pages/patient-picker-page.js';
+import { renderAccountPage, type AccountPageOptions } from '../../../authz/oauth/pages/account-page.js';
+import { renderMessagePage } from '../../../authz/oauth/pages/message-page.js';
 import { PAGE_STYLES } from '../../../authz/oauth/pages/styles.js';
 
 const HOSTILE = `<script>alert(1)</script>"'&`;
@@ -108,6 +111,164 @@ t.test('login page escapes every interpolated value', async (t) => {
   t.notMatch(page, '<img');
 });
 
+const providerLogin: LoginPageOptions = {
+  ...loginOptions,
+  providers: [
+    { id: 'hospital-sso', name: 'Hospital SSO' },
+    { id: 'entra', name: 'Microsoft Entra ID' },
+  ],
+  providerActionUrl: '/oauth/authorize/federated',
+};
+
+t.test('login page with identity providers: one button each, above the local form', async (t) => {
+  const page = renderLoginPage(providerLogin);
+  assertSafePage(t, page);
+  t.match(page, '<form class="form providers" method="post" action="/oauth/authorize/federated">');
+  t.match(page, '<button class="button button-provider button-block" type="submit" name="provider" value="hospital-sso">Sign in with Hospital SSO</button>');
+  t.match(page, 'value="entra">Sign in with Microsoft Entra ID</button>');
+  t.equal(page.match(/name="csrf"/g)?.length, 2, 'both forms carry the CSRF token');
+  t.ok(page.indexOf('button-provider') < page.indexOf('name="username"'), 'the buttons come first');
+  t.match(page, '<p class="divider"><span>or sign in with a username</span></p>');
+  t.notMatch(page, /autofocus/, 'no field is singled out when both ways are offered');
+
+  const only = renderLoginPage({ ...providerLogin, localForm: false });
+  assertSafePage(t, only);
+  t.notMatch(only, 'name="username"', 'no users configured: no local form');
+  t.notMatch(only, 'divider');
+  t.match(only, /value="hospital-sso" autofocus>/, 'the first button has focus');
+
+  const failed = renderLoginPage({ ...providerLogin, error: 'Wrong username or password.', username: 'bob' });
+  t.match(failed, /id="password"[^>]*autofocus>/, 'after a failed password the password has focus');
+
+  const nothing = renderLoginPage({ ...loginOptions, localForm: false });
+  t.notMatch(nothing, '<form');
+  t.match(nothing, 'No way to sign in is set up on this server.');
+
+  const hostile = renderLoginPage({ ...providerLogin, providers: [{ id: `x" onclick="alert(1)`, name: HOSTILE }] });
+  assertSafePage(t, hostile);
+  t.match(hostile, `value="x&quot; onclick=&quot;alert(1)">Sign in with ${HOSTILE_ESCAPED}</button>`);
+});
+
+t.test('consent page: remember checkbox, unticked, labelled; the account page linked', async (t) => {
+  const page = renderConsentPage({ ...consentOptions, accountUrl: 'https://gw.example/oauth/account' });
+  assertSafePage(t, page);
+  t.match(page, '<input class="check-input" id="remember" name="remember" type="checkbox" value="on">');
+  t.notMatch(page, /checked/);
+  t.match(page, /<label class="check-label" for="remember">Remember my decision: next time <strong>Growth Chart<\/strong> asks for the same or less/);
+  t.ok(page.indexOf('id="remember"') < page.indexOf('value="allow"'), 'inside the form, before the buttons');
+  t.match(page, '<a class="link" href="https://gw.example/oauth/account">your account page</a>');
+});
+
+const pickerOptions: PatientPickerPageOptions = {
+  clientName: 'Growth Chart',
+  csrfToken: 'csrf-token-value',
+  interactionId: 'interaction-123',
+  actionUrl: '/oauth/authorize/patient',
+};
+
+t.test('patient picker page', async (t) => {
+  const empty = renderPatientPickerPage(pickerOptions);
+  assertSafePage(t, empty);
+  t.match(empty, '<h1 class="title">Choose a patient</h1>');
+  t.match(empty, '<form class="form" method="post" action="/oauth/authorize/patient" role="search" aria-label="Find a patient">');
+  t.match(empty, '<input type="hidden" name="action" value="search">');
+  for (const [id, label] of [['name', 'Name'], ['birthdate', 'Birth date'], ['identifier', 'Identifier']] as const) {
+    t.match(empty, `<label class="label" for="${id}">${label}`, `${id} is labelled`);
+    t.match(empty, `id="${id}" name="${id}"`);
+  }
+  t.match(empty, 'type="date"', 'a date field for the birth date');
+  t.match(empty, /id="name"[^>]*autofocus>/);
+  t.notMatch(empty, 'type="radio"', 'no results before a search');
+
+  const results = renderPatientPickerPage({
+    ...pickerOptions,
+    query: { name: 'Okafor' },
+    results: {
+      patients: [
+        { id: 'pat-bob', name: 'Bob Okafor', birthDate: '1979-11-02', gender: 'male', identifier: 'MRN-1002' },
+        { id: 'pat-b2', name: 'Bea Okafor' },
+      ],
+      more: true,
+    },
+  });
+  assertSafePage(t, results);
+  t.match(results, /id="name" name="name" type="text" value="Okafor"/, 'the search is kept');
+  t.match(results, '<legend class="label">2 patients found (only the first ones are shown: narrow the search)</legend>');
+  t.match(results, '<input class="patient-input" id="patient-0" name="patient" type="radio" value="pat-bob" required autofocus>');
+  t.match(results, '<label class="patient-label" for="patient-0"><span class="patient-name">Bob Okafor</span><span class="patient-detail">born 1979-11-02 · male · identifier MRN-1002 · id pat-bob</span></label>');
+  t.match(results, 'value="pat-b2" required>');
+  t.match(results, '<button class="button button-primary button-block" type="submit">Continue with this patient</button>');
+  t.equal(results.match(/name="csrf"/g)?.length, 2, 'both forms carry the CSRF token');
+
+  const none = renderPatientPickerPage({ ...pickerOptions, results: { patients: [], more: false }, error: 'nope' });
+  t.match(none, 'No patient found.');
+  t.match(none, '<div class="alert" id="picker-error" role="alert">nope</div>');
+
+  const hostile = renderPatientPickerPage({
+    ...pickerOptions,
+    clientName: HOSTILE,
+    query: { name: HOSTILE, identifier: `"><script>` },
+    results: { patients: [{ id: `x"><img src=x>`, name: HOSTILE, gender: HOSTILE }], more: false },
+    error: HOSTILE,
+  });
+  assertSafePage(t, hostile);
+  t.notMatch(hostile, HOSTILE);
+  t.match(hostile, 'value="x&quot;&gt;&lt;img src=x&gt;"');
+  t.notMatch(hostile, '<img');
+});
+
+const accountOptions: AccountPageOptions = {
+  person: 'Dr Kim Lee',
+  fhirUser: 'Practitioner/E-1001',
+  csrfToken: 'csrf-token-value',
+  withdrawUrl: '/oauth/account/withdraw',
+  logoutUrl: '/oauth/logout',
+  apps: [
+    {
+      clientId: 'chart',
+      name: 'Chart',
+      remembered: { scope: 'openid patient/*.rs', grantedAt: Date.UTC(2030, 0, 2) / 1000 },
+      refreshTokens: [{ scope: 'openid patient/*.rs offline_access', createdAt: Date.UTC(2030, 0, 2) / 1000, exp: Date.UTC(2030, 1, 1) / 1000 }],
+    },
+    { clientId: 'gone-app', name: 'gone-app', refreshTokens: [{ scope: 'user/*.rs offline_access', createdAt: Date.UTC(2030, 0, 3) / 1000, exp: Date.UTC(2030, 1, 2) / 1000 }] },
+  ],
+};
+
+t.test('account page', async (t) => {
+  const page = renderAccountPage(accountOptions);
+  assertSafePage(t, page);
+  t.match(page, '<h1 class="title">Your app access</h1>');
+  t.match(page, 'Signed in as <strong class="app-name">Dr Kim Lee</strong> (Practitioner/E-1001)');
+  t.match(page, '<li class="app" aria-labelledby="app-0">\n<h2 class="app-title" id="app-0">Chart</h2>');
+  t.match(page, 'Allowed without asking since 2030-01-02:');
+  t.match(page, '<span class="scope-text">Read and search your health records (all types)</span>');
+  t.match(page, '<li>since 2030-01-02, until 2030-02-01 at the latest: <code class="scope-code">openid patient/*.rs offline_access</code></li>');
+  t.match(page, 'Asks you each time.', 'an app with refresh tokens but nothing remembered');
+  t.equal(page.match(/<form class="form" method="post" action="\/oauth\/account\/withdraw">/g)?.length, 2, 'one withdraw form per app');
+  t.match(page, '<input type="hidden" name="client_id" value="chart">');
+  t.match(page, '<button class="button button-danger" type="submit">Withdraw Chart’s access</button>');
+  t.match(page, '<a class="button button-secondary" href="/oauth/logout">Sign out</a>');
+
+  const empty = renderAccountPage({ ...accountOptions, apps: [], notice: 'Access withdrawn. The app must ask you again.' });
+  assertSafePage(t, empty);
+  t.match(empty, '<div class="notice" role="status">Access withdrawn. The app must ask you again.</div>');
+  t.match(empty, 'No app holds access you granted');
+  t.notMatch(empty, '<form');
+
+  const hostile = renderAccountPage({ ...accountOptions, person: HOSTILE, apps: [{ clientId: `"><x`, name: HOSTILE, refreshTokens: [] }] });
+  assertSafePage(t, hostile);
+  t.notMatch(hostile, HOSTILE);
+  t.match(hostile, 'id="app-0"', 'ids by position, whatever the client id');
+});
+
+t.test('message page', async (t) => {
+  const page = renderMessagePage({ title: 'Continue to Hospital SSO', message: HOSTILE, link: { href: 'https://sso.example.org/auth?a=1&b=2', label: 'Continue' } });
+  assertSafePage(t, page);
+  t.match(page, `<p class="message">${HOSTILE_ESCAPED}</p>`);
+  t.match(page, '<a class="button button-primary" href="https://sso.example.org/auth?a=1&amp;b=2">Continue</a>');
+  t.notMatch(renderMessagePage({ title: 't', message: 'm' }), '<a ');
+});
+
 t.test('consent page', async (t) => {
   const page = renderConsentPage(consentOptions);
   assertSafePage(t, page);
@@ -186,13 +347,22 @@ t.test('securityHeaders', async (t) => {
   t.equal(formAction('data:text/html,hi'), "'self'");
   t.equal(formAction('not a url'), "'self'");
   t.equal(formAction("https://a.example; script-src 'unsafe-inline'"), "'self'", 'cannot inject directives');
+
+  const targets = securityHeaders({ formTargets: ['https://app.example.org/cb', 'https://sso.example.org/realms/h', 'https://app.example.org/other', 'javascript:x'] });
+  t.match(targets['Content-Security-Policy'], "form-action 'self' https://app.example.org https://sso.example.org;", 'each origin once, unsafe ones dropped');
 });
 
 t.test('stylesheet covers the classes the pages use', async (t) => {
   const pages = [
     renderLoginPage({ ...loginOptions, error: 'e' }),
+    renderLoginPage(providerLogin),
     renderConsentPage({ ...consentOptions, scopes: ['patient/Observation.rs?category=laboratory'] }),
     renderErrorPage({ title: 't', message: 'm' }),
+    renderPatientPickerPage({ ...pickerOptions, error: 'e', results: { patients: [{ id: 'p', name: 'P' }], more: false } }),
+    renderPatientPickerPage({ ...pickerOptions, results: { patients: [], more: false } }),
+    renderAccountPage({ ...accountOptions, notice: 'n' }),
+    renderAccountPage({ ...accountOptions, apps: [] }),
+    renderMessagePage({ title: 't', message: 'm', link: { href: '/', label: 'l' } }),
   ].join('\n');
   const classes = new Set([...pages.matchAll(/class="([^"]+)"/g)].flatMap((m) => m[1]!.split(' ')));
   t.ok(classes.size > 10);

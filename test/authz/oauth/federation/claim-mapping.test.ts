@@ -102,6 +102,6 @@ t.test('person key: issuer + subject, nothing else', async (t) => {
   t.not(personKey('https://sso.example.org/a', 'bc'), personKey('https://sso.example.org/ab', 'c'), 'no ambiguity at the seam');
   t.same(
     federatedSignedInUser({ key, providerId: 'sso', issuer: 'i', subject: 's', fhirUser: 'Practitioner/1', patient: 'p', resourceScope: 'user/*.rs', authTime: 1 }),
-    { username: key, fhirUser: 'Practitioner/1', patient: 'p', scope: 'user/*.rs' },
+    { username: key, fhirUser: 'Practitioner/1', patient: 'p', scope: 'user/*.rs', providerId: 'sso' },
   );
 });
