@@ -141,7 +141,7 @@ const auditSchema = {
 
 /**
  * The sign-in lockout that applies when `login_protection` is absent: the values the gateway has
- * always used (authz/oauth-settings.ts). A present section gets the same defaults key by key.
+ * always used (authz/oauth/records/login-throttle.ts applies them). A present section gets the same defaults key by key.
  */
 export const LOGIN_PROTECTION_DEFAULTS: Readonly<LoginProtectionConfig> = Object.freeze({
   max_failures_per_username: 5,
