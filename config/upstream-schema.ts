@@ -136,8 +136,11 @@ const AUTH_KEYS: Readonly<Record<UpstreamAuthType, { required: readonly AuthKey[
 
 const TOKEN_ENDPOINT_TYPES: ReadonlySet<UpstreamAuthType> = new Set(['client_credentials', 'private_key_jwt']);
 
-function authProblems(auth: UpstreamAuthConfig): UpstreamProblem[] {
-  const at = ['upstream', 'auth'];
+/**
+ * The rules of one auth section: `upstream.auth`, or another that takes the same forms
+ * (`audit.fhir.auth`), named by `at` in the messages.
+ */
+export function authProblems(auth: UpstreamAuthConfig, at: string[] = ['upstream', 'auth']): UpstreamProblem[] {
   const present = auth as Partial<Record<AuthKey, unknown>>;
   const { required, optional } = AUTH_KEYS[auth.type];
   const accepted = new Set<AuthKey>([...required, ...optional]);
