@@ -172,13 +172,14 @@ export function authProblems(auth: UpstreamAuthConfig, at: string[] = ['upstream
   if (typeof present.scope === 'string' && accepted.has('scope') && !isScopeList(present.scope)) {
     problems.push({ path: [...at, 'scope'], message: `expected scope tokens separated by single spaces (got ${JSON.stringify(present.scope)})` });
   }
-  if (auth.type === 'header') {
+  // Only when present: a missing `header` / `basic` is reported above as required.
+  if (auth.type === 'header' && present.header !== undefined) {
     problems.push(...headerNameProblems([...at, 'header', 'name'], auth.header.name, CREDENTIAL_HEADER_RESERVED));
     if (!isFieldValue(auth.header.value)) {
       problems.push({ path: [...at, 'header', 'value'], message: 'expected visible characters and inner spaces only (no line breaks, control characters or surrounding whitespace)' });
     }
   }
-  if (auth.type === 'basic') {
+  if (auth.type === 'basic' && present.basic !== undefined) {
     // RFC 7617 §2: the user-id cannot contain a colon; neither part may hold control characters.
     if (auth.basic.username.includes(':') || CONTROL_CHARACTER.test(auth.basic.username)) {
       problems.push({ path: [...at, 'basic', 'username'], message: 'expected no colon and no control characters (RFC 7617)' });
