@@ -1,4 +1,5 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { startFhirUpstream } from '../../../gateway/demo/fhir-upstream.js';
 import { freePort } from '../../support/free-port.js';
@@ -11,6 +12,12 @@ import { BACKEND_SECRET, baseRawConfig } from '../../support/stack.js';
 
 const OPERATIONS = ['/metrics', '/healthz', '/readyz'];
 
+/** What docs/production.md promises, checked first so the page and the behaviour cannot drift apart unnoticed. */
+const DOC = readFileSync(new URL('../../../docs/production.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+const promises = (t: Test, ...sentences: string[]) => {
+  for (const sentence of sentences) t.ok(DOC.includes(sentence), `docs/production.md says: "${sentence}"`);
+};
+
 t.test('admin_port: the operations paths on the admin listener only; on the public port they are FHIR paths', async (t) => {
   const upstream = await startFhirUpstream();
   t.teardown(() => upstream.close());
@@ -20,6 +27,7 @@ t.test('admin_port: the operations paths on the admin listener only; on the publ
   raw.audit = { enabled: false };
   const gw = await startGatewayProcess(t, { config: raw });
   const admin = gw.adminUrl!;
+  promises(t, 'With it, they move to a listener of their own and the public port no longer knows them', 'answers those three paths (GET or HEAD; 405 otherwise) and 404 to anything else', '`admin_host` defaults to `127.0.0.1`');
   t.equal(admin, `http://127.0.0.1:${raw.server.admin_port}`, 'admin_host defaults to 127.0.0.1');
 
   const token = await clientToken(gw.url, 'backend', BACKEND_SECRET, 'system/Patient.rs');
@@ -123,6 +131,7 @@ t.test('server.workers: 2: the primary serves the admin port with every workerâ€
   raw.audit = { enabled: false };
   const gw = await startGatewayProcess(t, { config: raw });
   const admin = gw.adminUrl!;
+  promises(t, 'With workers** the primary process serves the admin port: `/metrics` is every worker\'s registry summed', 'is 200 only when every live worker is ready');
 
   let readiness: { ready: boolean; workers: { worker: number; pid: number; ready: boolean; store?: string }[] } | undefined;
   await waitFor(

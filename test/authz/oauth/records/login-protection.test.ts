@@ -1,4 +1,5 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { hashPassword } from '../../../../authz/oauth/users/password-hash.js';
 import { startFhirUpstream } from '../../../../gateway/demo/fhir-upstream.js';
@@ -12,6 +13,13 @@ import { baseRawConfig } from '../../../support/stack.js';
  * on both ways of signing in (the login page and the password grant). Each case comes from its
  * own client address (X-Forwarded-For from a trusted proxy), so the per-IP counts stay apart.
  */
+
+
+/** What docs/production.md promises, checked first so the page and the behaviour cannot drift apart unnoticed. */
+const DOC = readFileSync(new URL('../../../../docs/production.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+const promises = (t: Test, ...sentences: string[]) => {
+  for (const sentence of sentences) t.ok(DOC.includes(sentence), `docs/production.md says: "${sentence}"`);
+};
 
 const hashes = Promise.all([hashPassword(ALICE.password), hashPassword(BOB.password)]);
 
@@ -87,6 +95,7 @@ const CONSENT = /name="decision"/;
 t.test('login_protection: 2 failures per username, 3 per IP, a 3 s lockout', async (t) => {
   const raw = await rawConfig({ max_failures_per_username: 2, max_failures_per_ip: 3, failure_window: '1m', lockout: '3s' });
   const gw = await startGatewayProcess(t, { config: raw });
+  promises(t, 'The failure that reaches a limit locks the username or the address for `lockout`; while locked, even the right password is refused');
 
   t.test('login page: the 2nd failure locks the username; the lockout ends when it says', async (t) => {
     const ip = '10.13.0.1';

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
 import { startFhirUpstream, type FhirUpstream } from '../../../../gateway/demo/fhir-upstream.js';
@@ -14,6 +15,13 @@ import { BACKEND_SECRET, baseRawConfig } from '../../../support/stack.js';
  * the oldest are dropped and counted; SIGTERM sends what is queued, and with Redis what could not
  * be sent waits for the next start.
  */
+
+
+/** What docs/audit-events.md promises, checked first so the page and the behaviour cannot drift apart unnoticed. */
+const DOC = readFileSync(new URL('../../../../docs/audit-events.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+const promises = (t: Test, ...sentences: string[]) => {
+  for (const sentence of sentences) t.ok(DOC.includes(sentence), `docs/audit-events.md says: "${sentence}"`);
+};
 
 /** The audit endpoint's port, in one of three states: a real FHIR server, a server that never answers, nothing. */
 class AuditEndpointPort {
@@ -95,6 +103,7 @@ const ids = (prefix: string, count: number) => Array.from({ length: count }, (_,
 
 t.test('an endpoint that hangs, then is down: requests keep their latency, and every AuditEvent arrives once it is back', async (t) => {
   const redis = await startRedisServerFor(t);
+  promises(t, 'the request never waits for the store or the audit server', 'A down endpoint loses nothing within the bound.');
   const endpoint = new AuditEndpointPort(await freePort());
   await endpoint.up(t);
   const { gw, read } = await gatewayWithAudit(t, endpoint, { batch_size: 5, flush_interval: '1s' }, redis.url);
@@ -138,6 +147,7 @@ t.test('an endpoint that hangs, then is down: requests keep their latency, and e
 });
 
 t.test('overflow: beyond queue_limit the oldest are dropped and counted; the newest arrive', async (t) => {
+  promises(t, 'Only when more than `queue_limit` AuditEvents wait are the oldest dropped');
   const endpoint = new AuditEndpointPort(await freePort());
   const { gw, read } = await gatewayWithAudit(t, endpoint, { batch_size: 5, queue_limit: 5, flush_interval: '1s' });
   const sent = ids('ovf', 12);
