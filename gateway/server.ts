@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { DEFAULT_ADMIN_HOST } from '../config/schema.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createAuthorizationServer } from '../authz/oauth/routes.js';
 import { buildRuntime, RuntimeHolder } from '../authz/runtime.js';
@@ -9,7 +10,6 @@ import { createTokenVerifier } from '../authz/tokens/verified-token-cache.js';
 import { trustedProxySet } from './http/client-ip.js';
 import { exchangeOf } from './http/exchange.js';
 import { frontDoor } from './http/front-door.js';
-import { DEFAULT_ADMIN_HOST } from '../config/schema.js';
 import type { AuditLog } from './process/audit-log.js';
 import { createAuditTrail, type AuditTrail } from './process/audit/audit-trail.js';
 import { recordDecisions } from './process/decision-record.js';
