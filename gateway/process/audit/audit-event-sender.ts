@@ -62,8 +62,9 @@ export interface AuditEventSenderOptions {
    */
   authorize?: () => Promise<Readonly<Record<string, string>>>;
   /**
-   * The endpoint answered 401 to a batch sent with `rejected` (what authorize() gave): a token
-   * source drops that token so the next send gets a new one.
+   * For credentials that can change (a token): the endpoint answered 401 to a batch sent with
+   * `rejected` (what authorize() gave), so the source drops that token, and the batch is sent
+   * once more at once with a new one (a token that expired or was revoked is no outage).
    */
   refused?: (rejected: Readonly<Record<string, string>>) => void;
   /** The HTTP client (TLS settings, connection pool); default undici's global one. */
@@ -363,19 +364,17 @@ export class AuditEventSender {
     const bundle: Bundle = { resourceType: 'Bundle', type: 'batch', entry: entries };
 
     const signal = AbortSignal.any([this.inFlight.signal, AbortSignal.timeout(this.requestTimeoutMs)]);
+    const payload = JSON.stringify(bundle);
     let response: Response;
-    let credentials: Readonly<Record<string, string>> = {};
     try {
-      credentials = await abortable(this.options.authorize?.() ?? Promise.resolve({}), signal);
-      response = await fetch(this.endpoint, {
-        method: 'POST',
-        headers: { ...credentials, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
-        body: JSON.stringify(bundle),
-        // An audit endpoint has no business redirecting; following could carry the credentials elsewhere.
-        redirect: 'manual',
-        signal,
-        ...(this.options.dispatcher !== undefined ? { dispatcher: this.options.dispatcher } : {}),
-      });
+      let sent = await this.post(payload, signal);
+      if (sent.response.status === 401 && this.options.refused !== undefined) {
+        await sent.response.arrayBuffer().catch(() => undefined);
+        this.options.refused(sent.credentials);
+        sent = await this.post(payload, signal);
+        if (sent.response.status === 401) this.options.refused(sent.credentials);
+      }
+      response = sent.response;
     } catch (err) {
       return { ok: false, reason: describeFailure(err, signal) };
     }
@@ -386,11 +385,25 @@ export class AuditEventSender {
       body = undefined;
     }
     if (response.status < 200 || response.status >= 300) {
-      if (response.status === 401) this.options.refused?.(credentials);
       const why = response.status === 401 || response.status === 403 ? 'credentials refused' : 'refused the batch';
       return { ok: false, reason: why, status: response.status };
     }
     return batchOutcome(body, sentItems, this.options.log);
+  }
+
+  /** One POST of a batch Bundle with the credentials of the moment. */
+  private async post(payload: string, signal: AbortSignal): Promise<{ response: Response; credentials: Readonly<Record<string, string>> }> {
+    const credentials = await abortable(this.options.authorize?.() ?? Promise.resolve({}), signal);
+    const response = await fetch(this.endpoint, {
+      method: 'POST',
+      headers: { ...credentials, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      body: payload,
+      // An audit endpoint has no business redirecting; following could carry the credentials elsewhere.
+      redirect: 'manual',
+      signal,
+      ...(this.options.dispatcher !== undefined ? { dispatcher: this.options.dispatcher } : {}),
+    });
+    return { response, credentials };
   }
 }
 

@@ -44,7 +44,8 @@ export function createAuditTrail(options: AuditTrailOptions): AuditTrail {
     flushIntervalMs: fhir.flush_interval * 1000,
     queueLimit: fhir.queue_limit,
     authorize: () => endpoint.credentials.authorize(),
-    refused: (rejected) => endpoint.credentials.refused(rejected),
+    // Only a token can be renewed: a fixed header or Basic refused stays refused until the config changes.
+    ...(endpoint.credentials.renewable ? { refused: (rejected: Readonly<Record<string, string>>) => endpoint.credentials.refused(rejected) } : {}),
     dispatcher: endpoint.dispatcher,
     hooks: auditSenderMetrics(options.registry),
     log,

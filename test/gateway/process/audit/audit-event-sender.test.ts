@@ -391,7 +391,7 @@ t.test('credentials come from authorize() and never reach the log; a failing aut
   t.match(log.text(), /AuditEvent endpoint unavailable/);
 });
 
-t.test('a 401 tells the token source which credentials were refused, and the next send asks for new ones', async (t) => {
+t.test('a 401 tells the token source which credentials were refused, and the batch goes again at once with new ones', async (t) => {
   const upstream = await startScriptedUpstream();
   t.teardown(() => upstream.close());
   const seen: string[] = [];
@@ -403,9 +403,13 @@ t.test('a 401 tells the token source which credentials were refused, and the nex
   });
   let current = 1;
   const refused: Readonly<Record<string, string>>[] = [];
+  const log = recordingLog();
+  const { counts, hooks } = countingHooks();
   const sender = makeSender(t, {
     store: new MemoryStore(),
     url: upstream.baseUrl,
+    log,
+    hooks,
     authorize: async () => ({ authorization: `Bearer token-${current}` }),
     refused: (rejected) => {
       refused.push(rejected);
@@ -417,6 +421,30 @@ t.test('a 401 tells the token source which credentials were refused, and the nex
   await waitFor('stored with the new token', async () => (await storedAuditEvents(upstream.baseUrl)).length === 1);
   t.same(refused, [{ authorization: 'Bearer token-1' }], 'refused() named the token the endpoint refused');
   t.same(seen, ['Bearer token-1', 'Bearer token-2']);
+  t.same(counts.failed, {}, 'a renewed token is no failed delivery');
+  t.equal(log.lines.length, 0, 'and nothing to log');
+});
+
+t.test('without a token source (fixed credentials) a 401 is a failed delivery, retried with backoff', async (t) => {
+  const upstream = await startScriptedUpstream();
+  t.teardown(() => upstream.close());
+  let refuse = true;
+  let posts = 0;
+  upstream.script(({ method, url }) => {
+    if (method !== 'POST' || url.pathname !== '/fhir') return undefined;
+    posts += 1;
+    return refuse ? { status: 401, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] } } : undefined;
+  });
+  const log = recordingLog();
+  const { counts, hooks } = countingHooks();
+  const sender = makeSender(t, { store: new MemoryStore(), url: upstream.baseUrl, log, hooks, authorize: async () => ({ 'x-api-key': 'k' }) });
+  sender.start();
+  sender.enqueue(auditEvent(0));
+  await waitFor('a refused attempt', () => (counts.failed['endpoint'] ?? 0) >= 1);
+  t.equal(posts, 1, 'no immediate second POST: the same key would be refused again');
+  t.match(log.lines.find((line) => line.level === 'error')?.msg, /refuses every batch \(HTTP 401\)/);
+  refuse = false;
+  await waitFor('stored after the backoff', async () => (await storedAuditEvents(upstream.baseUrl)).length === 1);
 });
 
 t.test('a batch refused for good (404: wrong url) is kept and retried, and said once as an error naming the keys', async (t) => {
