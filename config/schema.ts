@@ -8,10 +8,11 @@
  * `secret: true`.
  */
 import { Ajv, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
-import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, type AuditConfig, type ClientConfig, type GatewayConfig, type IdentityProviderConfig, type LoginProtectionConfig, type ServerConfig, type StoreConfig, type UpstreamConfig, type UserConfig } from './types.js';
+import { GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS, type AuditConfig, type ClientConfig, type GatewayConfig, type IdentityProviderConfig, type LoginProtectionConfig, type ServerConfig, type StoreConfig, type UpstreamAuthConfig, type UpstreamConfig, type UserConfig } from './types.js';
 import { parseDuration } from './durations.js';
 import { isValidPasswordHash } from './password-hash-format.js';
-import { upstreamAuthSchema, upstreamIdentitySchema, upstreamSectionProblems, upstreamTlsSchema } from './upstream-schema.js';
+import { authProblems, upstreamAuthSchema, upstreamIdentitySchema, upstreamSectionProblems, upstreamTlsSchema } from './upstream-schema.js';
+import { readAuthFiles } from './upstream-files.js';
 import { parseClaimTemplate, sampleClaimTemplate } from './claim-templates.js';
 import { isScopeList } from './scope-syntax.js';
 
@@ -126,6 +127,9 @@ const auditFhirSchema = {
     flush_interval: duration('5s'),
     // ~2.5 KB per AuditEvent: the default bounds the queue at roughly 25 MB of store memory.
     queue_limit: { type: 'integer', minimum: 1, default: 10000 },
+    // The forms of upstream.auth. No default: absent means the upstream's credentials when url is
+    // the upstream's base, none otherwise (gateway/process/audit/audit-endpoint.ts).
+    auth: upstreamAuthSchema,
   },
 } as const;
 
@@ -142,7 +146,7 @@ const auditSchema = {
 
 /**
  * The sign-in lockout that applies when `login_protection` is absent: the values the gateway has
- * always used (authz/oauth-settings.ts). A present section gets the same defaults key by key.
+ * always used (authz/oauth/records/login-throttle.ts applies them). A present section gets the same defaults key by key.
  */
 export const LOGIN_PROTECTION_DEFAULTS: Readonly<LoginProtectionConfig> = Object.freeze({
   max_failures_per_username: 5,
@@ -469,7 +473,15 @@ function auditFhirProblems(fhir: NonNullable<AuditConfig['fhir']>): ConfigProble
     ...(fhir.queue_limit < fhir.batch_size
       ? [{ path: ['audit', 'fhir', 'queue_limit'], message: `expected at least batch_size (${fhir.batch_size}) (got ${fhir.queue_limit})` }]
       : []),
+    ...(fhir.auth === undefined ? [] : auditAuthProblems(fhir.auth)),
   ];
+}
+
+/** audit.fhir.auth: upstream.auth's rules, then (when those hold) the files it names. */
+function auditAuthProblems(auth: UpstreamAuthConfig): ConfigProblem[] {
+  const at = ['audit', 'fhir', 'auth'];
+  const problems = authProblems(auth, at);
+  return problems.length > 0 ? problems : readAuthFiles(auth, at).problems;
 }
 
 /** SMART fhirUser may be one of these types ("Scopes and Launch Context", fhirUser). */

@@ -75,6 +75,11 @@ export interface AuditFhirConfig {
   flush_interval: number;
   /** Most AuditEvents kept in the store while the endpoint is unreachable; beyond it the oldest are dropped (and counted). */
   queue_limit: number;
+  /**
+   * How the gateway authenticates to the endpoint, in the forms of upstream.auth. Absent -> the
+   * upstream's credentials when url is the upstream's base, none otherwise.
+   */
+  auth?: UpstreamAuthConfig;
 }
 
 /** Sign-in lockout (login page and password grant), per username and per client IP. */

@@ -90,13 +90,30 @@ export function readUpstreamFiles(upstream: UpstreamConfig, now: number = Date.n
     }
   }
 
-  const auth = upstream.auth;
-  if (auth?.type === 'private_key_jwt') {
-    const signingKey = readSigningKey(auth.signing_key_file, auth.kid, problems);
+  if (upstream.auth !== undefined) {
+    const auth = readAuthFiles(upstream.auth, ['upstream', 'auth']);
+    Object.assign(files, auth.files);
+    problems.push(...auth.problems);
+  }
+  return { files, problems };
+}
+
+/**
+ * The files one auth section names (the private_key_jwt signing key, the service-account key):
+ * `upstream.auth`, or another section of the same forms (`audit.fhir.auth`) named by `at`.
+ */
+export function readAuthFiles(
+  auth: NonNullable<UpstreamConfig['auth']>,
+  at: string[],
+): { files: Pick<UpstreamFiles, 'signingKey' | 'serviceAccount'>; problems: FileProblem[] } {
+  const problems: FileProblem[] = [];
+  const files: Pick<UpstreamFiles, 'signingKey' | 'serviceAccount'> = {};
+  if (auth.type === 'private_key_jwt') {
+    const signingKey = readSigningKey(auth.signing_key_file, auth.kid, problems, at);
     if (signingKey !== undefined) files.signingKey = signingKey;
   }
-  if (auth?.type === 'google_service_account') {
-    const serviceAccount = readServiceAccount(auth.key_file, problems);
+  if (auth.type === 'google_service_account') {
+    const serviceAccount = readServiceAccount(auth.key_file, problems, at);
     if (serviceAccount !== undefined) files.serviceAccount = serviceAccount;
   }
   return { files, problems };
@@ -192,8 +209,8 @@ function pemPrivateKey(text: string, path: string, at: FileProblem['path'], prob
 
 const SIGNING_KEY_EXPECTED = 'a private RSA (RS384) or EC P-384 (ES384) JWK, or a JWKS whose first key is one';
 
-function readSigningKey(path: string, configuredKid: string | undefined, problems: FileProblem[]): UpstreamSigningKey | undefined {
-  const at = ['upstream', 'auth', 'signing_key_file'];
+function readSigningKey(path: string, configuredKid: string | undefined, problems: FileProblem[], section: string[]): UpstreamSigningKey | undefined {
+  const at = [...section, 'signing_key_file'];
   const parsed = readJson(path, at, SIGNING_KEY_EXPECTED, problems);
   if (parsed === undefined) return undefined;
   const keys = isObject(parsed) && Array.isArray(parsed['keys']) ? (parsed['keys'] as unknown[]) : [parsed];
@@ -228,7 +245,7 @@ function readSigningKey(path: string, configuredKid: string | undefined, problem
   }
   const kid = configuredKid ?? (typeof jwk['kid'] === 'string' && jwk['kid'] !== '' ? jwk['kid'] : undefined);
   if (kid === undefined) {
-    problems.push({ path: ['upstream', 'auth', 'kid'], message: `required: the JWK in ${path} has no kid, and the token endpoint picks the key by it` });
+    problems.push({ path: [...section, 'kid'], message: `required: the JWK in ${path} has no kid, and the token endpoint picks the key by it` });
     return undefined;
   }
   return { key, alg, kid };
@@ -238,8 +255,8 @@ function readSigningKey(path: string, configuredKid: string | undefined, problem
 // Google service-account key file
 // ---------------------------------------------------------------------------------------
 
-function readServiceAccount(path: string, problems: FileProblem[]): GoogleServiceAccountKey | undefined {
-  const at = ['upstream', 'auth', 'key_file'];
+function readServiceAccount(path: string, problems: FileProblem[], section: string[]): GoogleServiceAccountKey | undefined {
+  const at = [...section, 'key_file'];
   const parsed = readJson(path, at, 'a Google service-account key file', problems);
   if (parsed === undefined) return undefined;
   if (!isObject(parsed) || parsed['type'] !== 'service_account') {

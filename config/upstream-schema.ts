@@ -136,8 +136,11 @@ const AUTH_KEYS: Readonly<Record<UpstreamAuthType, { required: readonly AuthKey[
 
 const TOKEN_ENDPOINT_TYPES: ReadonlySet<UpstreamAuthType> = new Set(['client_credentials', 'private_key_jwt']);
 
-function authProblems(auth: UpstreamAuthConfig): UpstreamProblem[] {
-  const at = ['upstream', 'auth'];
+/**
+ * The rules of one auth section: `upstream.auth`, or another that takes the same forms
+ * (`audit.fhir.auth`), named by `at` in the messages.
+ */
+export function authProblems(auth: UpstreamAuthConfig, at: string[] = ['upstream', 'auth']): UpstreamProblem[] {
   const present = auth as Partial<Record<AuthKey, unknown>>;
   const { required, optional } = AUTH_KEYS[auth.type];
   const accepted = new Set<AuthKey>([...required, ...optional]);
@@ -169,13 +172,14 @@ function authProblems(auth: UpstreamAuthConfig): UpstreamProblem[] {
   if (typeof present.scope === 'string' && accepted.has('scope') && !isScopeList(present.scope)) {
     problems.push({ path: [...at, 'scope'], message: `expected scope tokens separated by single spaces (got ${JSON.stringify(present.scope)})` });
   }
-  if (auth.type === 'header') {
+  // Only when present: a missing `header` / `basic` is reported above as required.
+  if (auth.type === 'header' && present.header !== undefined) {
     problems.push(...headerNameProblems([...at, 'header', 'name'], auth.header.name, CREDENTIAL_HEADER_RESERVED));
     if (!isFieldValue(auth.header.value)) {
       problems.push({ path: [...at, 'header', 'value'], message: 'expected visible characters and inner spaces only (no line breaks, control characters or surrounding whitespace)' });
     }
   }
-  if (auth.type === 'basic') {
+  if (auth.type === 'basic' && present.basic !== undefined) {
     // RFC 7617 §2: the user-id cannot contain a colon; neither part may hold control characters.
     if (auth.basic.username.includes(':') || CONTROL_CHARACTER.test(auth.basic.username)) {
       problems.push({ path: [...at, 'basic', 'username'], message: 'expected no colon and no control characters (RFC 7617)' });

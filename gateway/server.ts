@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { DEFAULT_ADMIN_HOST } from '../config/schema.js';
 import type { GatewayConfig } from '../config/types.js';
 import { loadRelyingParties, type RelyingParties } from '../authz/oauth/federation/relying-parties.js';
 import { ProviderClientKeyError } from '../authz/oauth/federation/provider-client-key.js';
@@ -13,9 +14,10 @@ import { trustedProxySet } from './http/client-ip.js';
 import { exchangeOf } from './http/exchange.js';
 import { frontDoor } from './http/front-door.js';
 import type { AuditLog } from './process/audit-log.js';
+import { createAuditTrail, type AuditTrail } from './process/audit/audit-trail.js';
 import { recordDecisions } from './process/decision-record.js';
 import { GatewayMetrics } from './process/metrics.js';
-import { operationsEndpoints } from './process/operations.js';
+import { adminRequestListener, operationsEndpoints, readiness, type ReadinessReport } from './process/operations.js';
 import { logEachRequest } from './process/request-log.js';
 import { PENDING_KEYS, startStoreAndKeys, type GatewayStartup } from './process/startup.js';
 import { upstreamFhirReader } from './oauth/upstream-fhir-reader.js';
@@ -32,6 +34,8 @@ export interface Gateway {
   server: Server;
   /** Where it listens, e.g. http://127.0.0.1:34567 */
   url: string;
+  /** Where the admin listener (server.admin_port) listens; undefined without one, or when the cluster primary serves it. */
+  adminUrl: string | undefined;
   runtime: RuntimeHolder;
   store: Store;
   metrics: GatewayMetrics;
@@ -42,9 +46,14 @@ export interface Gateway {
   upstream: UpstreamClient;
   /** Background start: `ready()` once the store answered and the keys are loaded. */
   startup: GatewayStartup;
+  /** What /readyz answers (the cluster primary asks each worker for it). */
+  readiness(): Promise<ReadinessReport>;
   /** Swap in a new configuration (SIGHUP). Upstream, store and listener changes need a restart. */
   reload(config: GatewayConfig): Promise<void>;
-  /** Stop accepting, let in-flight requests finish within the grace period, close the store. */
+  /**
+   * Stop accepting, let in-flight requests finish within the grace period, send the queued
+   * AuditEvents with what is left of it (at least a second), close the admin listener and the store.
+   */
   close(graceSeconds?: number): Promise<void>;
 }
 
@@ -62,6 +71,12 @@ interface GatewayOptions {
    * anyway (not ready: 503 until the store is reached). Default 5000 ms.
    */
   readyWaitMs?: number;
+  /**
+   * A node:cluster worker whose primary serves server.admin_port for all workers
+   * (gateway/process/cluster-admin.ts): this process does not listen on it, and still does not
+   * serve the operations paths on the public port.
+   */
+  adminInPrimary?: boolean;
 }
 
 /**
@@ -89,7 +104,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     keys: () => runtime.get().keys,
     onTokenRequest: (event) => metrics.upstreamTokenRequests.inc({ kind: event.kind, outcome: event.outcome, failure: event.failure ?? '' }),
   });
+  // Built before anything starts: a credential or TLS file that became unusable stops the start.
+  const auditTrail: AuditTrail | undefined =
+    config.audit.fhir === undefined
+      ? undefined
+      : createAuditTrail({ config: { ...config, audit: { fhir: config.audit.fhir } }, store, registry: metrics.registry, log, publicUrl: () => runtime.get().publicUrl });
   const startup = await startStoreAndKeys({ runtime, store, log });
+  if (auditTrail !== undefined) void startup.whenReady.then(() => auditTrail.start());
   const forwarderOptions = { upstream: config.upstream, publicUrl: runtime.get().publicUrl, tls: setup.tls };
   const forwarder = instrumentForwarder(
     options.forwarder ?? (config.upstream.forwarder === 'undici' ? createUndiciForwarder(forwarderOptions) : createHttpProxyForwarder(forwarderOptions)),
@@ -112,19 +133,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     upstream,
     verifyToken: createTokenVerifier({ maxEntries: 10_000, maxAgeMs: 60_000 }),
     log,
-    onDecided: recordDecisions({ metrics, audit: options.audit }),
+    onDecided: recordDecisions({ metrics, audit: options.audit, auditEvents: auditTrail?.sink }),
     ready: startup.ready,
   });
+  const operationsDeps = {
+    store: () => runtime.get().store,
+    upstreamReadiness: (timeoutMs: number) => upstream.readiness(timeoutMs),
+    metrics,
+    draining: () => draining,
+    started: startup.ready,
+  };
+  const operations = operationsEndpoints(operationsDeps);
+  // With server.admin_port the operations paths live on the admin listener only.
+  const adminPort = config.server.admin_port;
+  const admin = adminPort === undefined || options.adminInPrimary ? undefined : createServer(adminRequestListener(operations, log));
   const server = createServer(
     frontDoor({
       routes: {
-        operations: operationsEndpoints({
-          store: () => runtime.get().store,
-          upstreamReadiness: (timeoutMs) => upstream.readiness(timeoutMs),
-          metrics,
-          draining: () => draining,
-          started: startup.ready,
-        }),
+        operations: adminPort === undefined ? operations : undefined,
         authorizationServer: authorizationServer.callback(),
         fhir: (exchange) => proxy.handle(exchange),
       },
@@ -144,27 +170,36 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await Promise.race([startup.whenReady, new Promise<void>((resolve) => (timer = setTimeout(resolve, readyWaitMs)))]);
     clearTimeout(timer);
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  log.info({ url, upstream: config.upstream.url, store: store.kind }, 'gateway listening');
+  const url = await listen(server, config.server.port, config.server.host);
+  let adminUrl: string | undefined;
+  try {
+    adminUrl = admin === undefined ? undefined : await listen(admin, adminPort!, config.server.admin_host ?? DEFAULT_ADMIN_HOST);
+  } catch (err) {
+    // The admin port is taken (or the address is not ours): no half-started gateway.
+    server.close();
+    startup.stop();
+    await auditTrail?.stop(0);
+    const host = config.server.admin_host ?? DEFAULT_ADMIN_HOST;
+    throw new Error(`the admin listener (server.admin_port) cannot listen on ${host}:${adminPort}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  log.info({ url, ...(adminUrl !== undefined ? { admin: adminUrl } : {}), upstream: config.upstream.url, store: store.kind }, 'gateway listening');
 
   return {
     server,
     url,
+    adminUrl,
     runtime,
     store,
     metrics,
     upstream,
     startup,
+    readiness: () => readiness(operationsDeps),
     async reload(next) {
       const current = runtime.get().config;
       const needsRestart: string[] = (['upstream', 'store'] as const).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
-      if (current.server.port !== next.server.port || current.server.host !== next.server.host) needsRestart.push('server');
+      const listener = (c: GatewayConfig) => JSON.stringify([c.server.port, c.server.host, c.server.admin_port, c.server.admin_host]);
+      if (listener(current) !== listener(next)) needsRestart.push('server');
+      if (JSON.stringify(current.audit.fhir) !== JSON.stringify(next.audit.fhir)) needsRestart.push('audit.fhir');
       const nextKeys = await startup.keysFor(next.tokens);
       // Read anew (key files included): a provider that cannot be set up refuses the reload.
       const nextParties = await relyingPartiesOf(next);
@@ -172,6 +207,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log.info({ clients: next.clients.length, restart_needed_for: needsRestart }, 'configuration reloaded');
     },
     async close(graceSeconds = config.server.shutdown_grace) {
+      const deadline = Date.now() + graceSeconds * 1000;
       draining = true;
       startup.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -185,6 +221,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         log.warn({ grace_seconds: graceSeconds }, 'grace period over: closing the remaining connections');
         server.closeAllConnections();
         await closed;
+      }
+      // After the last request's AuditEvent was recorded, before the store (which holds the queue) closes.
+      await auditTrail?.stop(Math.max(1_000, deadline - Date.now()));
+      if (admin !== undefined) {
+        const adminClosed = new Promise<void>((resolve) => admin.close(() => resolve()));
+        // Probes and scrapes are short and idempotent: their connections need no draining.
+        admin.closeAllConnections();
+        await adminClosed;
       }
       await upstream.close();
       await store.close();
@@ -200,6 +244,20 @@ async function relyingPartiesOf(config: GatewayConfig): Promise<RelyingParties> 
     if (err instanceof ProviderClientKeyError) throw new ConfigError([`${config.source}: ${err.message}`]);
     throw err;
   }
+}
+
+/** Listens and resolves with the URL a client on this machine uses (0.0.0.0 -> 127.0.0.1). */
+async function listen(server: Server, port: number, hostname: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, hostname, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${address.port}`;
 }
 
 /** The trusted-proxy set of the current config, rebuilt only when a reload swaps the config. */

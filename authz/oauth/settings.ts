@@ -12,13 +12,8 @@ export const SESSION_TTL_SECONDS = 30 * 60;
 /** How long a user may take between the authorize request and pressing Allow/Deny. */
 export const INTERACTION_TTL_SECONDS = 10 * 60;
 
-/** Failed sign-ins (login page and password grant) tolerated per username within the window... */
-export const MAX_FAILURES_PER_USERNAME = 5;
-/** ...and per client IP, higher because many people may share one address. */
-export const MAX_FAILURES_PER_IP = 20;
-export const FAILURE_WINDOW_SECONDS = 15 * 60;
-/** How long a username or IP stays locked once it reaches its limit. */
-export const LOCKOUT_SECONDS = 15 * 60;
+// The sign-in lockout thresholds are config keys (`login_protection`, defaults in
+// config/schema.ts LOGIN_PROTECTION_DEFAULTS). The delay below is not: it only slows guessing.
 /** Each failure so far adds this much delay to the next failed answer, up to the cap. */
 export const FAILURE_DELAY_STEP_MS = 200;
 export const FAILURE_DELAY_CAP_MS = 2000;

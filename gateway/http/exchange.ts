@@ -7,8 +7,8 @@ export type DecisionKind = 'allow' | 'deny' | 'error';
 /**
  * One request through the gateway, from its arrival to the last byte of its answer: what the
  * request log, the audit log and the metrics read once it is over. The front door creates it;
- * the FHIR proxy fills in what it learns (token, interaction, decision). Never holds a token,
- * a query string or a body.
+ * the FHIR proxy fills in what it learns (token, interaction, decision). Never holds a token
+ * or a body; the one search it holds (`search`) is for the AuditEvent only.
  *
  * A class with every field set in the constructor, so all exchanges share one shape (V8).
  */
@@ -22,6 +22,11 @@ export class Exchange {
   interaction: string | undefined = undefined;
   resourceType: string | undefined = undefined;
   resourceId: string | undefined = undefined;
+  /**
+   * The search of a search or conditional request, as sent (gateway/proxy/audited-search.ts),
+   * for the FHIR AuditEvent. It carries patient data: never logged, never in the audit lines.
+   */
+  search: string | undefined = undefined;
   decision: DecisionKind | undefined = undefined;
   /** Why (for the audit log; may name resources the client is not told about). */
   reason: string | undefined = undefined;

@@ -7,8 +7,11 @@ import { attachExchange, Exchange } from './exchange.js';
 import { requestIdFor } from './request-id.js';
 
 interface FrontDoorRoutes {
-  /** /healthz, /readyz, /metrics: answered first, never logged per request. */
-  operations: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
+  /**
+   * /healthz, /readyz, /metrics: answered first, never logged per request. Absent when the admin
+   * listener (server.admin_port) serves them: then those paths are FHIR paths like any other.
+   */
+  operations: ((req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>) | undefined;
   /** The authorization server (Koa): /oauth/* and /.well-known/*. */
   authorizationServer: RequestListener;
   /** Everything else is FHIR. */
@@ -34,7 +37,7 @@ export function frontDoor(options: FrontDoorOptions): RequestListener {
   return (req, res) => {
     const exchange = new Exchange(req, res, requestIdFor(req.headers['x-request-id']), clientIpOf(req, options.trustedProxies()));
     res.setHeader('X-Request-Id', exchange.requestId);
-    if (isOperationsPath(exchange.path)) {
+    if (routes.operations !== undefined && isOperationsPath(exchange.path)) {
       routes.operations(req, res, exchange.path).catch((err: unknown) => failed(options, res, err));
       return;
     }

@@ -4,28 +4,37 @@ import { ConfigError, loadConfigFile } from '../../config/loader.js';
 import type { GatewayConfig } from '../../config/types.js';
 import { createAuditLog } from './audit-log.js';
 import { flushAllLogsSync } from './log-destination.js';
+import { answerClusterAdmin, serveClusterAdmin } from './cluster-admin.js';
 import { createLogger } from './logger.js';
+import { GatewayMetrics } from './metrics.js';
 import { startGateway, type Gateway } from '../server.js';
 import { createStore } from '../store/create-store.js';
 
 /**
  * Runs the gateway from a config file as a long-lived service: one process, or with
- * `server.workers` > 1 a node:cluster primary whose workers share the port. Signals:
+ * `server.workers` > 1 a node:cluster primary whose workers share the port (and which serves
+ * server.admin_port for all of them: gateway/process/cluster-admin.ts). Signals:
  * SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the file and keeps the old config if the new
  * one is invalid.
  */
 export async function runGateway(configPath: string, config: GatewayConfig, env: NodeJS.ProcessEnv): Promise<void> {
   const workers = config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
   if (workers > 1 && cluster.isPrimary) {
-    runPrimary(config, workers);
+    await runPrimary(config, workers);
     return;
   }
   await runWorker(configPath, config, env);
 }
 
-function runPrimary(config: GatewayConfig, workers: number): void {
+async function runPrimary(config: GatewayConfig, workers: number): Promise<void> {
   const log = createLogger(config.logging);
   let stopping = false;
+  // Before any worker: a taken admin port stops the start here, with nothing to clean up.
+  if (config.server.admin_port !== undefined) {
+    const admin = await serveClusterAdmin(config.server, log);
+    const address = admin.address();
+    log.info({ admin: typeof address === 'object' && address !== null ? `${address.address}:${address.port}` : address }, 'admin listener serving the workers’ metrics and readiness');
+  }
   log.info({ workers }, 'starting worker processes');
   for (let i = 0; i < workers; i++) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
@@ -125,8 +134,12 @@ async function runWorker(configPath: string, config: GatewayConfig, env: NodeJS.
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', reload);
 
+  // With workers the primary serves the admin port: it asks each worker for its metrics and readiness.
+  const adminInPrimary = cluster.isWorker && config.server.admin_port !== undefined;
+  const metrics = new GatewayMetrics();
+  if (adminInPrimary) answerClusterAdmin(metrics, () => gateway?.readiness);
   const store = createStore(config.store, log);
-  gateway = await startGateway({ config, store, log, ...(audit ? { audit } : {}) });
+  gateway = await startGateway({ config, store, log, metrics, adminInPrimary, ...(audit ? { audit } : {}) });
   if (cluster.isWorker) log.info({ pid: process.pid, worker: cluster.worker?.id }, 'worker serving');
   flushAllLogsSync();
   if (stopping) {

@@ -10,6 +10,7 @@ import type { Exchange } from '../http/exchange.js';
 import { ownRequestHeaders, upstreamRequestHeaders } from '../upstream/request-headers.js';
 import type { OnBehalfOf, UpstreamClient } from '../upstream/upstream-client.js';
 import { bearerToken } from './bearer-token.js';
+import { auditedSearch } from './audited-search.js';
 import { appendQuery, searchAsGet } from './forwarded-search.js';
 import { inspectedExchange } from './inspected-exchange.js';
 import { capabilityStatement } from './metadata.js';
@@ -132,7 +133,7 @@ export class FhirProxy {
     if (isRefusal(input)) return this.refuse(exchange, input);
 
     const classified = classifyRequest(input.facts);
-    if (!('error' in classified)) recordRequest(exchange, classified);
+    if (!('error' in classified)) recordRequest(exchange, classified, auditedSearch(classified.interaction, input));
     let decision = decideClassified(classified, input.facts, claims);
     if (!decision.allow) return this.refuse(exchange, denied(decision));
 
@@ -146,6 +147,7 @@ export class FhirProxy {
       if (isRefusal(read)) return this.refuse(exchange, read);
       body = read;
       facts = { ...facts, body: read.parsed };
+      if (!('error' in classified)) exchange.search = auditedSearch(classified.interaction, input, read);
       if (decision.needsBody) {
         decision = decideAccess(facts, claims);
         if (!decision.allow) return this.refuse(exchange, denied(decision));
@@ -263,10 +265,11 @@ function pagingBinding(claims: AccessTokenClaims): PagingBinding {
   return { sub: claims.sub, client_id: claims.client_id, ...(typeof claims.patient === 'string' ? { patient: claims.patient } : {}) };
 }
 
-function recordRequest(exchange: Exchange, request: ClassifiedRequest): void {
+function recordRequest(exchange: Exchange, request: ClassifiedRequest, search: string | undefined): void {
   exchange.interaction = request.interaction;
   exchange.resourceType = request.resourceType;
   exchange.resourceId = request.id;
+  exchange.search = search;
 }
 
 function setHeaders(exchange: Exchange, headers: Record<string, string>): void {

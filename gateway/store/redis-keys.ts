@@ -7,6 +7,10 @@
  * namespaces spread over the cluster). The tag sits after the prefix, so a
  * key_prefix must not contain `{` unless it is itself a hash tag (`{gw}:` puts every key of
  * the gateway on one slot, which is also correct).
+ *
+ * A queue (the AuditEvent queue) has three keys: the list, the claimed batches and their leases
+ * (lua/queue-scripts.ts). The queue name is their hash tag, so a script touching all three runs
+ * on one Cluster slot; queue names cannot contain braces (queue-arguments.ts).
  */
 export interface RedisKeys {
   code(key: string): string;
@@ -16,6 +20,7 @@ export interface RedisKeys {
   rateBucket(key: string): string;
   /** The pub/sub channel every instance hears revocations on (see revocation-mirror.ts). */
   revocationChannel: string;
+  queue(name: string): [list: string, claims: string, leases: string];
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -26,5 +31,6 @@ export function redisKeys(prefix: string): RedisKeys {
     revoked: (jti) => `${prefix}revoked:{access}:${jti}`,
     rateBucket: (key) => `${prefix}rl:{access}:${key}`,
     revocationChannel: `${prefix}revocations`,
+    queue: (name) => [`${prefix}queue:{${name}}`, `${prefix}queue-claims:{${name}}`, `${prefix}queue-leases:{${name}}`],
   };
 }

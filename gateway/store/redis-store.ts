@@ -106,14 +106,6 @@ const SCRIPTS: Record<keyof ScriptCommands, LuaScript> = {
 };
 
 /**
- * The three keys of a queue (lua/queue-scripts.ts). The queue name is their hash tag, so a
- * script touching all three runs on one Redis Cluster slot; queue names cannot contain braces.
- */
-function queueKeys(prefix: string, queue: string): [list: string, claims: string, leases: string] {
-  return [`${prefix}queue:{${queue}}`, `${prefix}queue-claims:{${queue}}`, `${prefix}queue-leases:{${queue}}`];
-}
-
-/**
  * The shared store: any number of gateway instances on one Redis agree on codes, revocations,
  * counters and rate limits. Every operation is one command or one Lua script, hence atomic.
  * Revocations are also mirrored in every instance (revocation-mirror.ts), so checking a token
@@ -271,7 +263,7 @@ export class RedisStore implements Store {
 
   async queueAppend(queue: string, items: string[], maxLength: number): Promise<QueueAppendResult> {
     assertQueueArguments(queue, { maxLength });
-    const keys = queueKeys(this.config.key_prefix, queue);
+    const keys = this.keys.queue(queue);
     if (items.length === 0) return { length: await this.client.gatewayQueueLength(...keys), dropped: 0 };
     let result: QueueAppendResult = { length: 0, dropped: 0 };
     for (let start = 0; start < items.length; start += QUEUE_APPEND_CHUNK) {
@@ -284,23 +276,23 @@ export class RedisStore implements Store {
   async queueClaim(queue: string, max: number, leaseSeconds: number): Promise<QueueClaim | null> {
     assertQueueArguments(queue, { max, leaseSeconds });
     const id = randomUUID();
-    const items = await this.client.gatewayQueueClaim(...queueKeys(this.config.key_prefix, queue), max, ttlToMs(leaseSeconds), id);
+    const items = await this.client.gatewayQueueClaim(...this.keys.queue(queue), max, ttlToMs(leaseSeconds), id);
     return items.length === 0 ? null : { id, items };
   }
 
   async queueAck(queue: string, claimId: string): Promise<boolean> {
     assertQueueArguments(queue);
-    return (await this.client.gatewayQueueAck(...queueKeys(this.config.key_prefix, queue), claimId)) === 1;
+    return (await this.client.gatewayQueueAck(...this.keys.queue(queue), claimId)) === 1;
   }
 
   async queueRelease(queue: string, claimId: string): Promise<boolean> {
     assertQueueArguments(queue);
-    return (await this.client.gatewayQueueRelease(...queueKeys(this.config.key_prefix, queue), claimId)) === 1;
+    return (await this.client.gatewayQueueRelease(...this.keys.queue(queue), claimId)) === 1;
   }
 
   async queueLength(queue: string): Promise<number> {
     assertQueueArguments(queue);
-    return this.client.gatewayQueueLength(...queueKeys(this.config.key_prefix, queue));
+    return this.client.gatewayQueueLength(...this.keys.queue(queue));
   }
 
   private setState(state: RedisStoreState): void {

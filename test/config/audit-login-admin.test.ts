@@ -2,7 +2,6 @@ import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfigFile, parseConfig } from '../../config/loader.js';
 import { DEFAULT_ADMIN_HOST, LOGIN_PROTECTION_DEFAULTS } from '../../config/schema.js';
-import { FAILURE_WINDOW_SECONDS, LOCKOUT_SECONDS, MAX_FAILURES_PER_IP, MAX_FAILURES_PER_USERNAME } from '../../authz/oauth/settings.js';
 
 /** Issue 13's keys: audit.fhir, login_protection, server.admin_port / admin_host. */
 
@@ -50,12 +49,6 @@ t.test('a file without the new keys loads to what it always did', async (t) => {
 
 t.test('login_protection', async (t) => {
   t.test('the defaults are the values the gateway has always used', async (t) => {
-    t.same(LOGIN_PROTECTION_DEFAULTS, {
-      max_failures_per_username: MAX_FAILURES_PER_USERNAME,
-      max_failures_per_ip: MAX_FAILURES_PER_IP,
-      failure_window: FAILURE_WINDOW_SECONDS,
-      lockout: LOCKOUT_SECONDS,
-    });
     t.same(LOGIN_PROTECTION_DEFAULTS, { max_failures_per_username: 5, max_failures_per_ip: 20, failure_window: 900, lockout: 900 });
     t.ok(Object.isFrozen(LOGIN_PROTECTION_DEFAULTS));
   });
@@ -132,9 +125,66 @@ t.test('audit.fhir', async (t) => {
       'gateway.yaml: audit.fhir.queue_limit: expected at least batch_size (100) (got 99)',
     ]);
     t.same(problemsOf('audit:\n  fhir:\n    url: https://a.example/fhir\n    batchsize: 10\n'), [
-      'gateway.yaml: audit.fhir.batchsize: unknown key (allowed: url, batch_size, flush_interval, queue_limit)',
+      'gateway.yaml: audit.fhir.batchsize: unknown key (allowed: url, batch_size, flush_interval, queue_limit, auth)',
     ]);
     t.same(problemsOf('audit:\n  fhir: https://a.example/fhir\n'), ['gateway.yaml: audit.fhir: expected a mapping (got "https://a.example/fhir")']);
+  });
+});
+
+t.test('audit.fhir.auth: the forms of upstream.auth, its rules and files named under audit.fhir.auth', async (t) => {
+  const withAuth = (auth: string) => `audit:\n  fhir:\n    url: https://audit.internal/fhir\n    auth:\n${auth}`;
+
+  t.test('absent: not filled in (the gateway picks the upstream’s or none)', async (t) => {
+    t.equal(load('audit:\n  fhir:\n    url: https://audit.internal/fhir\n').audit.fhir?.auth, undefined);
+  });
+
+  t.test('each form loads as upstream.auth would', async (t) => {
+    t.same(load(withAuth('      type: basic\n      basic: { username: auditor, password: "${AUDIT_PW}" }\n').replace('${AUDIT_PW}', 's3cret')).audit.fhir?.auth, {
+      type: 'basic',
+      basic: { username: 'auditor', password: 's3cret' },
+    });
+    t.same(load(withAuth('      type: header\n      header: { name: X-Api-Key, value: k3y }\n')).audit.fhir?.auth, { type: 'header', header: { name: 'X-Api-Key', value: 'k3y' } });
+    t.same(load(withAuth('      type: client_credentials\n      token_url: https://idp.example/token\n      client_id: gw\n      client_secret: s3cret\n      scope: system/AuditEvent.c\n')).audit.fhir?.auth, {
+      type: 'client_credentials',
+      token_url: 'https://idp.example/token',
+      client_id: 'gw',
+      client_secret: 's3cret',
+      scope: 'system/AuditEvent.c',
+    });
+    t.same(load(withAuth('      type: none\n')).audit.fhir?.auth, { type: 'none' }, 'none, written: no credentials even on the upstream’s base');
+  });
+
+  t.test('bad sections are reported at audit.fhir.auth, secrets never quoted', async (t) => {
+    t.same(problemsOf(withAuth('      type: basic\n')), ['gateway.yaml: audit.fhir.auth.basic: required when type is basic']);
+    t.same(problemsOf(withAuth('      type: header\n')), ['gateway.yaml: audit.fhir.auth.header: required when type is header']);
+    const upstreamBasic = (() => {
+      try {
+        parseConfig(BASE.replace('  url: http://fhir.internal/fhir\n', '  url: http://fhir.internal/fhir\n  auth:\n    type: basic\n'), 'gateway.yaml', {});
+      } catch (err) {
+        if (err instanceof ConfigError) return err.problems;
+        throw err;
+      }
+      return [];
+    })();
+    t.same(upstreamBasic, ['gateway.yaml: upstream.auth.basic: required when type is basic'], 'the shared rule reports a missing basic under upstream.auth too (it used to throw)');
+    t.same(problemsOf(withAuth('      type: none\n      client_id: gw\n')), ['gateway.yaml: audit.fhir.auth.client_id: not used with type none (its keys: type)']);
+    t.same(problemsOf(withAuth('      type: client_credentials\n      client_id: gw\n      client_secret: s3cret\n')), [
+      'gateway.yaml: audit.fhir.auth: type client_credentials needs token_url, or issuer to discover it',
+    ]);
+    t.same(problemsOf(withAuth('      type: sso\n')).length, 1);
+    t.match(problemsOf(withAuth('      type: sso\n'))[0], /^gateway\.yaml: audit\.fhir\.auth\.type: expected one of/);
+    const quoted = problemsOf(withAuth('      type: header\n      header: { name: Authorization, value: "Bearer s3cret\\n" }\n'));
+    t.match(quoted.join('\n'), /audit\.fhir\.auth\.header\.value: expected visible characters/);
+    t.notMatch(quoted.join('\n'), /s3cret/, 'the value is not quoted');
+  });
+
+  t.test('the files it names are read while loading, named by their key', async (t) => {
+    t.same(problemsOf(withAuth('      type: private_key_jwt\n      token_url: https://idp.example/token\n      client_id: gw\n      signing_key_file: /nonexistent/audit-key.json\n')), [
+      'gateway.yaml: audit.fhir.auth.signing_key_file: cannot read /nonexistent/audit-key.json (no such file)',
+    ]);
+    t.same(problemsOf(withAuth('      type: google_service_account\n      key_file: /nonexistent/sa.json\n')), [
+      'gateway.yaml: audit.fhir.auth.key_file: cannot read /nonexistent/sa.json (no such file)',
+    ]);
   });
 });
 

@@ -18,6 +18,8 @@ export interface GatewayProcess {
   /** http://127.0.0.1:<port> */
   url: string;
   port: number;
+  /** http://<admin_host or 127.0.0.1>:<admin_port> when server.admin_port is set. */
+  adminUrl: string | undefined;
   configFile: string;
   /** Every stdout line that parsed as JSON, in order. */
   logs: Record<string, unknown>[];
@@ -42,7 +44,7 @@ export interface GatewayProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** Arguments for node itself, before the CLI (e.g. `--import` a module that breaks something on purpose). */
   nodeArgs?: string[];
-  /** Wait for /healthz to answer 200 (default true). */
+  /** Wait for /healthz to answer 200 (default true), on the admin port when server.admin_port is set. */
   waitHealthy?: boolean;
   healthTimeoutMs?: number;
 }
@@ -52,6 +54,10 @@ export async function startGatewayProcess(t: TeardownRegistry, options: GatewayP
   const configFile = join(dir, 'gateway.yaml');
   const port = options.config.server.port as number;
   if (!port) throw new Error('startGatewayProcess needs a fixed server.port (use freePort())');
+  const adminPort = options.config.server.admin_port as number | undefined;
+  if (adminPort === 0) throw new Error('startGatewayProcess needs a fixed server.admin_port (use freePort())');
+  const adminHost = (options.config.server.admin_host as string | undefined) ?? '127.0.0.1';
+  const adminUrl = adminPort === undefined ? undefined : `http://${adminHost.includes(':') ? `[${adminHost}]` : adminHost}:${adminPort}`;
   const writeConfig = (raw: Record<string, unknown> | string) => writeFileSync(configFile, typeof raw === 'string' ? raw : JSON.stringify(raw, null, 2));
   writeConfig(options.config);
 
@@ -91,6 +97,7 @@ export async function startGatewayProcess(t: TeardownRegistry, options: GatewayP
     child,
     url: `http://127.0.0.1:${port}`,
     port,
+    adminUrl,
     configFile,
     logs,
     stdout: () => out,
@@ -120,7 +127,7 @@ export async function startGatewayProcess(t: TeardownRegistry, options: GatewayP
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} before it was healthy:\n${err}\n${out}`);
-        const res = await fetch(`${handle.url}/healthz`).catch(() => undefined);
+        const res = await fetch(`${adminUrl ?? handle.url}/healthz`).catch(() => undefined);
         return res?.status === 200;
       },
       options.healthTimeoutMs ?? 30_000,

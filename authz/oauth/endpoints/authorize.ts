@@ -93,7 +93,7 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
     const username = form.username ?? '';
     const password = form.password ?? '';
     const attempt = { username, ip: ctx.ip };
-    const throttle = new LoginThrottle(runtime.store, throttleOptions);
+    const throttle = new LoginThrottle(runtime, throttleOptions);
     if (await throttle.isLocked(attempt)) {
       await interactions.put(id, interaction);
       return showLogin(flow, 429, 'Too many failed sign-in attempts. Try again later.', username);

@@ -23,7 +23,7 @@ export function passwordGrant(options: { throttleSleep?: (ms: number) => Promise
       // Checked before asking for a password, so an invalid request costs no scrypt work.
       const requested = clientScopeForUserFlow(form.scope ?? defaultUserScope(client.scope), client.scope);
 
-      const throttle = new LoginThrottle(runtime.store, options.throttleSleep ? { sleep: options.throttleSleep } : {});
+      const throttle = new LoginThrottle(runtime, options.throttleSleep ? { sleep: options.throttleSleep } : {});
       const attempt = { username, ip };
       if (await throttle.isLocked(attempt)) {
         throw new OAuthError('invalid_grant', 'Too many failed sign-in attempts; try again later');

@@ -17,6 +17,7 @@
  * `rejected`). A whole batch refused with 413 halves the batch size for the following sends.
  */
 import type { AuditEvent, Bundle, BundleEntry } from '@medplum/fhirtypes';
+import { fetch, type Dispatcher, type Response } from 'undici';
 import type { QueueOperations } from '../../../authz/store.js';
 
 /** Where the counts go (gateway/process/audit/audit-metrics.ts makes Prometheus counters of them). */
@@ -42,6 +43,7 @@ export interface AuditSenderHooks {
 export interface AuditSenderLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }
 
 export interface AuditEventSenderOptions {
@@ -58,7 +60,15 @@ export interface AuditEventSenderOptions {
    * Headers that authenticate the gateway to the endpoint, asked for before every send (a token
    * source can cache and refresh). Default: none. Never logged.
    */
-  authorize?: () => Promise<Record<string, string>>;
+  authorize?: () => Promise<Readonly<Record<string, string>>>;
+  /**
+   * For credentials that can change (a token): the endpoint answered 401 to a batch sent with
+   * `rejected` (what authorize() gave), so the source drops that token, and the batch is sent
+   * once more at once with a new one (a token that expired or was revoked is no outage).
+   */
+  refused?: (rejected: Readonly<Record<string, string>>) => void;
+  /** The HTTP client (TLS settings, connection pool); default undici's global one. */
+  dispatcher?: Dispatcher;
   hooks?: AuditSenderHooks;
   log: AuditSenderLog;
   /** Store queue name; instances sharing a store (and key prefix) share the queue. */
@@ -310,10 +320,17 @@ export class AuditEventSender {
     this.nextAttemptAt = Date.now() + delay;
     if (!this.endpointDown) {
       this.endpointDown = true;
-      this.options.log.warn(
-        { endpoint: redactedOrigin(this.endpoint), reason: delivery.reason, ...(delivery.status ? { status: delivery.status } : {}), events: count },
-        'AuditEvent endpoint unavailable; AuditEvents stay queued and are sent when it is back',
-      );
+      const context = { endpoint: redactedOrigin(this.endpoint), reason: delivery.reason, ...(delivery.status ? { status: delivery.status } : {}), events: count };
+      if (refusesForGood(delivery.status)) {
+        // Not an outage: the server will refuse every batch until the configuration changes.
+        // Retrying is still right (nothing is dropped that the bound keeps), but say so loudly, once.
+        this.options.log.error(
+          context,
+          `the AuditEvent endpoint refuses every batch (HTTP ${delivery.status}): check audit.fhir.url and audit.fhir.auth; AuditEvents stay queued and are retried with backoff, the oldest dropped beyond audit.fhir.queue_limit`,
+        );
+      } else {
+        this.options.log.warn(context, 'AuditEvent endpoint unavailable; AuditEvents stay queued and are sent when it is back');
+      }
     }
     if (this.started && !this.stopped) {
       clearTimeout(this.retryTimer);
@@ -347,17 +364,17 @@ export class AuditEventSender {
     const bundle: Bundle = { resourceType: 'Bundle', type: 'batch', entry: entries };
 
     const signal = AbortSignal.any([this.inFlight.signal, AbortSignal.timeout(this.requestTimeoutMs)]);
+    const payload = JSON.stringify(bundle);
     let response: Response;
     try {
-      const credentials = await abortable(this.options.authorize?.() ?? Promise.resolve({}), signal);
-      response = await fetch(this.endpoint, {
-        method: 'POST',
-        headers: { ...credentials, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
-        body: JSON.stringify(bundle),
-        // An audit endpoint has no business redirecting; following could carry the credentials elsewhere.
-        redirect: 'manual',
-        signal,
-      });
+      let sent = await this.post(payload, signal);
+      if (sent.response.status === 401 && this.options.refused !== undefined) {
+        await sent.response.arrayBuffer().catch(() => undefined);
+        this.options.refused(sent.credentials);
+        sent = await this.post(payload, signal);
+        if (sent.response.status === 401) this.options.refused(sent.credentials);
+      }
+      response = sent.response;
     } catch (err) {
       return { ok: false, reason: describeFailure(err, signal) };
     }
@@ -372,6 +389,21 @@ export class AuditEventSender {
       return { ok: false, reason: why, status: response.status };
     }
     return batchOutcome(body, sentItems, this.options.log);
+  }
+
+  /** One POST of a batch Bundle with the credentials of the moment. */
+  private async post(payload: string, signal: AbortSignal): Promise<{ response: Response; credentials: Readonly<Record<string, string>> }> {
+    const credentials = await abortable(this.options.authorize?.() ?? Promise.resolve({}), signal);
+    const response = await fetch(this.endpoint, {
+      method: 'POST',
+      headers: { ...credentials, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      body: payload,
+      // An audit endpoint has no business redirecting; following could carry the credentials elsewhere.
+      redirect: 'manual',
+      signal,
+      ...(this.options.dispatcher !== undefined ? { dispatcher: this.options.dispatcher } : {}),
+    });
+    return { response, credentials };
   }
 }
 
@@ -397,6 +429,15 @@ function batchOutcome(body: unknown, items: string[], log: AuditSenderLog): Deli
     }
   });
   return { ok: true, delivered, retry, rejected };
+}
+
+/**
+ * A whole batch refused with a 4xx that waiting will not cure: a wrong URL (404, 405), a server
+ * that takes no batch Bundles (400, 415, 422), credentials it does not accept (401, 403). 408
+ * and 429 are passing; 413 shrinks the batch.
+ */
+function refusesForGood(status: number | undefined): boolean {
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 413 && status !== 429;
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

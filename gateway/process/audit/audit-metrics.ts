@@ -26,7 +26,13 @@ export function auditSenderMetrics(registry: Registry): AuditSenderHooks {
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  const queueLength = new Gauge({ name: 'fhirgw_audit_queue_length', help: 'AuditEvents waiting in the store queue, as last seen', registers: [registry] });
+  const queueLength = new Gauge({
+    name: 'fhirgw_audit_queue_length',
+    help: 'AuditEvents waiting in the store queue, as last seen',
+    registers: [registry],
+    // Workers share one queue (in Redis): summed over the cluster it would count it once per worker.
+    aggregator: 'max',
+  });
   return {
     sent: (count) => sent.inc(count),
     failed: (count, reason) => failed.inc({ reason }, count),

@@ -98,6 +98,7 @@ function recordingLog() {
     text: () => lines.map((line) => `${line.level} ${line.msg} ${JSON.stringify(line.obj)}`).join('\n'),
     info: (obj: object, msg: string) => void lines.push({ level: 'info', obj, msg }),
     warn: (obj: object, msg: string) => void lines.push({ level: 'warn', obj, msg }),
+    error: (obj: object, msg: string) => void lines.push({ level: 'error', obj, msg }),
   };
 }
 
@@ -388,6 +389,87 @@ t.test('credentials come from authorize() and never reach the log; a failing aut
   t.equal(post.headers['x-api-key'], 'k3y-s3cr3t');
   t.notMatch(log.text(), /s3cr3t/, 'no credential or error text with one in the log');
   t.match(log.text(), /AuditEvent endpoint unavailable/);
+});
+
+t.test('a 401 tells the token source which credentials were refused, and the batch goes again at once with new ones', async (t) => {
+  const upstream = await startScriptedUpstream();
+  t.teardown(() => upstream.close());
+  const seen: string[] = [];
+  upstream.script(({ method, url }) => {
+    if (method !== 'POST' || url.pathname !== '/fhir') return undefined;
+    const authorization = upstream.received.at(-1)?.headers['authorization'];
+    seen.push(String(authorization));
+    return authorization === 'Bearer token-2' ? undefined : { status: 401, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] } };
+  });
+  let current = 1;
+  const refused: Readonly<Record<string, string>>[] = [];
+  const log = recordingLog();
+  const { counts, hooks } = countingHooks();
+  const sender = makeSender(t, {
+    store: new MemoryStore(),
+    url: upstream.baseUrl,
+    log,
+    hooks,
+    authorize: async () => ({ authorization: `Bearer token-${current}` }),
+    refused: (rejected) => {
+      refused.push(rejected);
+      current += 1;
+    },
+  });
+  sender.start();
+  sender.enqueue(auditEvent(0));
+  await waitFor('stored with the new token', async () => (await storedAuditEvents(upstream.baseUrl)).length === 1);
+  t.same(refused, [{ authorization: 'Bearer token-1' }], 'refused() named the token the endpoint refused');
+  t.same(seen, ['Bearer token-1', 'Bearer token-2']);
+  t.same(counts.failed, {}, 'a renewed token is no failed delivery');
+  t.equal(log.lines.length, 0, 'and nothing to log');
+});
+
+t.test('without a token source (fixed credentials) a 401 is a failed delivery, retried with backoff', async (t) => {
+  const upstream = await startScriptedUpstream();
+  t.teardown(() => upstream.close());
+  let refuse = true;
+  let posts = 0;
+  upstream.script(({ method, url }) => {
+    if (method !== 'POST' || url.pathname !== '/fhir') return undefined;
+    posts += 1;
+    return refuse ? { status: 401, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] } } : undefined;
+  });
+  const log = recordingLog();
+  const { counts, hooks } = countingHooks();
+  const sender = makeSender(t, { store: new MemoryStore(), url: upstream.baseUrl, log, hooks, authorize: async () => ({ 'x-api-key': 'k' }) });
+  sender.start();
+  sender.enqueue(auditEvent(0));
+  await waitFor('a refused attempt', () => (counts.failed['endpoint'] ?? 0) >= 1);
+  t.equal(posts, 1, 'no immediate second POST: the same key would be refused again');
+  t.match(log.lines.find((line) => line.level === 'error')?.msg, /refuses every batch \(HTTP 401\)/);
+  refuse = false;
+  await waitFor('stored after the backoff', async () => (await storedAuditEvents(upstream.baseUrl)).length === 1);
+});
+
+t.test('a batch refused for good (404: wrong url) is kept and retried, and said once as an error naming the keys', async (t) => {
+  const upstream = await startScriptedUpstream();
+  t.teardown(() => upstream.close());
+  let posts = 0;
+  let refuse = true;
+  upstream.script(({ method, url }) => {
+    if (method !== 'POST' || url.pathname !== '/fhir') return undefined;
+    posts += 1;
+    return refuse ? { status: 404, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] } } : undefined;
+  });
+  const log = recordingLog();
+  const { counts, hooks } = countingHooks();
+  const sender = makeSender(t, { store: new MemoryStore(), url: upstream.baseUrl, log, hooks });
+  sender.start();
+  sender.enqueue(auditEvent(0));
+  await waitFor('three refused attempts', () => posts >= 3);
+  const errors = log.lines.filter((line) => line.level === 'error');
+  t.equal(errors.length, 1, 'one error line, not one per attempt');
+  t.match(errors[0]!.msg, /refuses every batch \(HTTP 404\).*audit\.fhir\.url.*audit\.fhir\.auth/);
+  t.notOk(counts.dropped['rejected'], 'nothing dropped: the events wait');
+  refuse = false;
+  await waitFor('stored once the endpoint takes it', async () => (await storedAuditEvents(upstream.baseUrl)).length === 1);
+  t.equal(counts.sent, 1);
 });
 
 t.test('a batch refused as too large (413) halves the batch size until it fits', async (t) => {
