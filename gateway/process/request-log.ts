@@ -30,7 +30,9 @@ export function logEachRequest(log: Logger): (exchange: Exchange) => void {
   const logged = new WeakMap<ServerResponse, Exchange>();
   return (exchange) => {
     logged.set(exchange.res, exchange);
-    exchange.res.once('finish', write);
-    exchange.res.once('close', write);
+    // `on`, not `once`: once wraps each listener in a new closure. A response is written once;
+    // `write` forgets the exchange the first time, so the second event finds nothing to log.
+    exchange.res.on('finish', write);
+    exchange.res.on('close', write);
   };
 }

@@ -34,7 +34,13 @@ t.test('an endpoint that hangs, then is down: requests keep their latency, and e
 
   const summary = `medians: up ${median(baseline).toFixed(1)} ms, hanging ${median(hanging).toFixed(1)} ms, down ${median(down).toFixed(1)} ms`;
   t.ok(Math.max(...hanging, ...down) < 2_000, `no proxied request waits for the audit endpoint (slowest ${Math.max(...hanging, ...down).toFixed(0)} ms; ${summary})`);
-  const whileDown = await metricsOf(gw);
+  // The hanging send fails when its timeout runs out, or when the connection drops: wait for it.
+  let whileDown = await metricsOf(gw);
+  await waitFor(
+    async () => metricValue((whileDown = await metricsOf(gw)), 'fhirgw_audit_events_failed_total', { reason: 'endpoint' }) >= 5,
+    15_000,
+    'a failed send of a batch (5 events) counted',
+  );
   t.ok(metricValue(whileDown, 'fhirgw_audit_events_failed_total', { reason: 'endpoint' }) >= 5, 'the failed sends are counted');
   t.ok(metricValue(whileDown, 'fhirgw_audit_queue_length') > 0, 'and the queue holds the events');
 
