@@ -64,7 +64,7 @@ const upstreamSchema = {
     url: nonEmptyString,
     timeout: duration('30s'),
     max_sockets: { type: 'integer', minimum: 1, default: 256 },
-    forwarder: { enum: ['http-proxy', 'undici'], default: 'http-proxy' },
+    forwarder: { enum: ['undici', 'http-proxy'], default: 'undici' },
     // No defaults here: absent means no credentials, system trust store, no identity (see upstream-schema.ts).
     auth: upstreamAuthSchema,
     tls: upstreamTlsSchema,

@@ -43,3 +43,4 @@ const server = createServer(handler);
 server.keepAliveTimeout = 65000;
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
 process.on('message', (m) => { if (m === 'cpu') process.send(process.cpuUsage()); });
+process.on('SIGINT', () => process.exit(0));

@@ -60,7 +60,7 @@ t.test('defaults fill every optional key and trailing slashes are stripped', asy
   t.same(config, {
     source: fixture('minimal.yaml'),
     server: { host: '0.0.0.0', port: 8080, public_url: 'https://gw.example.org/fhir', max_body_bytes: 65536, workers: 1, trusted_proxies: [], shutdown_grace: 10 },
-    upstream: { url: 'http://fhir.internal:8080/fhir', timeout: 30, max_sockets: 256, forwarder: 'http-proxy' },
+    upstream: { url: 'http://fhir.internal:8080/fhir', timeout: 30, max_sockets: 256, forwarder: 'undici' },
     store: { key_prefix: 'fhirgw:' },
     tokens: { access_token_ttl: 3600, clock_skew: 30 },
     clients: [],

@@ -60,7 +60,7 @@ const serviceAccount = (overrides: Record<string, unknown>) =>
 const googleKeyFile = file('google.json', serviceAccount({}));
 
 t.test('absent sections: no credentials, system trust store, no identity; nothing added to upstream', async (t) => {
-  t.same(upstreamOf(withUpstream('')), { url: 'https://fhir.internal/fhir', timeout: 30, max_sockets: 256, forwarder: 'http-proxy' });
+  t.same(upstreamOf(withUpstream('')), { url: 'https://fhir.internal/fhir', timeout: 30, max_sockets: 256, forwarder: 'undici' });
 });
 
 t.test('each auth type loads into its shape', async (t) => {

@@ -1,0 +1,13 @@
+import { fork } from 'node:child_process';
+import { runLoad } from '../dist/bench/load.js';
+import { startChild } from '../dist/bench/children.js';
+const upstream = await startChild('upstream', 'upstream', []);
+const p = fork(new URL('./proxy-variants.mjs', import.meta.url).pathname, ['stream', upstream.url], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execArgv: ['--cpu-prof', '--cpu-prof-dir=/tmp/prof-min'] });
+const port = await new Promise((r) => p.stdout.once('data', (d) => r(JSON.parse(String(d)).port)));
+const cpu = () => new Promise((r) => { p.once('message', r); p.send('cpu'); });
+const c0 = await cpu();
+const out = await runLoad({ url: `http://127.0.0.1:${port}`, path: '/fhir/Patient/example', connections: 50, warmupSeconds: 1, measureSeconds: 15 });
+const c1 = await cpu();
+console.log('rps', out.rps, 'us/req', ((c1.user + c1.system - c0.user - c0.system) / out.totalResponses).toFixed(0));
+p.kill('SIGINT'); await new Promise((r) => setTimeout(r, 1500));
+await upstream.stop();
