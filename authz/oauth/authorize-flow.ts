@@ -107,6 +107,14 @@ export async function signedInUserOf(flow: Flow): Promise<SignedInUser | undefin
   return user;
 }
 
+/** A posted form of a signed-in step (consent, the picker): its interaction and the person, or an error page. */
+export async function takeSignedInFlow(ctx: Context, runtime: Runtime, form: Record<string, string>): Promise<{ flow: Flow; user: SignedInUser } | undefined> {
+  const flow = await takePostedInteraction(ctx, runtime, form);
+  if (!flow) return undefined;
+  const user = await signedInUserOf(flow);
+  return user ? { flow, user } : undefined;
+}
+
 /** Redirects the app's error to its redirect_uri (the flow is over). */
 export function answerAppWithError(flow: Flow, error: OAuthError): void {
   sendRedirect(flow.ctx, redirectWithError(targetOf(flow.interaction.request), flow.runtime.tokens.issuer, error));

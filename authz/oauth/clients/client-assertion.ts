@@ -85,7 +85,7 @@ export function peekAssertionClientId(assertion: unknown): string | undefined {
 }
 
 async function checkAssertion(params: VerifyClientAssertionParams): Promise<void> {
-  const { assertion, client } = params;
+  const { assertion } = params;
   const nowMs = (params.now ?? Date.now)();
   const skew = params.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
 

@@ -10,7 +10,7 @@ import {
   issueAuthorization,
   patientContextOf,
   showLogin,
-  signedInUserOf,
+  takeSignedInFlow,
   takePostedInteraction,
 } from '../authorize-flow.js';
 import { OAuthError } from '../oauth-error.js';
@@ -116,10 +116,9 @@ export function authorizeEndpoints(deps: AuthorizeEndpointDeps) {
   async function consent(ctx: Context): Promise<void> {
     const runtime = deps.runtime.get();
     const form = formOf(ctx);
-    const flow = await takePostedInteraction(ctx, runtime, form);
-    if (!flow) return;
-    const user = await signedInUserOf(flow);
-    if (!user) return;
+    const signedIn = await takeSignedInFlow(ctx, runtime, form);
+    if (!signedIn) return;
+    const { flow, user } = signedIn;
     const { scope } = flow.interaction;
     if (scope === undefined) return sendErrorPage(ctx, 400, EXPIRED_TITLE, EXPIRED_MESSAGE);
     if (form.decision === 'deny') return answerAppWithError(flow, new OAuthError('access_denied', 'The user denied access'));

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { RuntimeHolder } from '../../runtime.js';
-import { advanceSignedIn, patientContextOf, showPatientPicker, signedInUserOf, takePostedInteraction } from '../authorize-flow.js';
+import { advanceSignedIn, patientContextOf, showPatientPicker, takeSignedInFlow } from '../authorize-flow.js';
 import { patientQueryOf, type PatientDirectory } from '../patient-directory.js';
 import { sendErrorPage } from '../pages/html-response.js';
 import { Interactions } from '../records/interactions.js';
@@ -21,10 +21,9 @@ export function patientPickerEndpoint(deps: PatientPickerDeps) {
   return async (ctx: Context): Promise<void> => {
     const runtime = deps.runtime.get();
     const form = formOf(ctx);
-    const flow = await takePostedInteraction(ctx, runtime, form);
-    if (!flow) return;
-    const user = await signedInUserOf(flow);
-    if (!user) return;
+    const signedIn = await takeSignedInFlow(ctx, runtime, form);
+    if (!signedIn) return;
+    const { flow, user } = signedIn;
     const interactions = new Interactions(runtime.store);
     // Only an interaction waiting for a choice takes one (never a person with a patient of their own).
     if (patientContextOf(flow.interaction, user).kind !== 'pick') {
