@@ -135,6 +135,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     log,
     onDecided: recordDecisions({ metrics, audit: options.audit, auditEvents: auditTrail?.sink }),
     ready: startup.ready,
+    recordsSearches: auditTrail !== undefined,
   });
   const operationsDeps = {
     store: () => runtime.get().store,

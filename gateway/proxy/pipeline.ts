@@ -35,6 +35,8 @@ interface FhirProxyDeps {
   onDecided: (exchange: Exchange, status: number) => void;
   /** False until the store has been reached and the signing keys loaded. */
   ready: () => boolean;
+  /** Whether anything reads `exchange.search` (the FHIR AuditEvents): if not, it is not built. */
+  recordsSearches: boolean;
 }
 
 /** Interactions whose answer is (or may be) a Bundle whose URLs must be rewritten. */
@@ -133,7 +135,7 @@ export class FhirProxy {
     if (isRefusal(input)) return this.refuse(exchange, input);
 
     const classified = classifyRequest(input.facts);
-    if (!('error' in classified)) recordRequest(exchange, classified, auditedSearch(classified.interaction, input));
+    if (!('error' in classified)) recordRequest(exchange, classified, this.deps.recordsSearches ? auditedSearch(classified.interaction, input) : undefined);
     let decision = decideClassified(classified, input.facts, claims);
     if (!decision.allow) return this.refuse(exchange, denied(decision));
 
@@ -147,7 +149,7 @@ export class FhirProxy {
       if (isRefusal(read)) return this.refuse(exchange, read);
       body = read;
       facts = { ...facts, body: read.parsed };
-      if (!('error' in classified)) exchange.search = auditedSearch(classified.interaction, input, read);
+      if (!('error' in classified) && this.deps.recordsSearches) exchange.search = auditedSearch(classified.interaction, input, read);
       if (decision.needsBody) {
         decision = decideAccess(facts, claims);
         if (!decision.allow) return this.refuse(exchange, denied(decision));
