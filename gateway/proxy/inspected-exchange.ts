@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ResourceCheck } from '../../authz/smart/access-decision.js';
+import type { IncludeFilter, ResourceCheck } from '../../authz/smart/access-decision.js';
 import { resourceCheckProblem } from '../../authz/smart/resource-check.js';
+import { withholdUnreadableIncludes } from '../../authz/smart/withheld-includes.js';
 import { exchangeBuffered, isJsonMediaType, parseJsonBody } from '../upstream/buffered-exchange.js';
 import type { UpstreamRequest } from '../upstream/forwarder.js';
 import type { OnBehalfOf, UpstreamSender } from '../upstream/upstream-client.js';
@@ -16,6 +17,8 @@ interface InspectedExchange {
   onBehalfOf: OnBehalfOf;
   /** ResourceCheck the decision asked for on the response, if any. */
   checkResponse: ResourceCheck | undefined;
+  /** The decision's filterIncludes: included resources of other types are withheld from a search Bundle. */
+  filterIncludes: IncludeFilter | undefined;
   /** Bytes the gateway holds at most (proxy.max_buffered_body). */
   limit: number;
   upstreamBase: string;
@@ -31,11 +34,11 @@ const FRAMING = ['content-length', 'transfer-encoding', 'content-encoding'];
 
 /**
  * The path for responses the gateway must look at: checked responses (patient compartment,
- * granular scopes) and Bundles (whose URLs are rewritten and paging links signed). The answer is
+ * granular scopes), searches whose unreadable includes are withheld, and Bundles (whose URLs are rewritten and paging links signed). The answer is
  * read whole, up to the configured limit: a larger one is refused with 502, since it can be
  * neither checked nor rewritten (a smaller `_count` gets it through). A response that cannot be
- * shown to satisfy the check -- unreadable, not JSON, or with one resource outside it -- is
- * refused, never passed through.
+ * shown to satisfy the check or to be filtered -- unreadable, not JSON, or with one resource
+ * outside it -- is refused, never passed through.
  */
 export async function inspectedExchange(x: InspectedExchange): Promise<Reply | Refusal> {
   let response;
@@ -52,19 +55,23 @@ export async function inspectedExchange(x: InspectedExchange): Promise<Reply | R
   }
 
   const isJson = isJsonMediaType(response.headers) && response.bytes.length > 0;
-  if (x.checkResponse !== undefined && response.bytes.length > 0) {
-    // Only a checked answer is parsed: a Bundle whose URLs are merely rewritten is not.
-    const json = parseJsonBody(response.headers, response.bytes);
-    const problem = json === undefined ? 'the response is not JSON (ask for application/fhir+json)' : resourceCheckProblem(json, x.checkResponse);
-    if (problem !== undefined) {
-      return denied(
-        { status: 403, reason: `The FHIR server's response cannot be shown to lie within this token's access (${whatWasChecked(x.checkResponse)}), so the gateway withheld it` },
-        `response check failed: ${problem}`,
-      );
+  let bytes = response.bytes;
+  if ((x.checkResponse !== undefined || x.filterIncludes !== undefined) && response.bytes.length > 0) {
+    // Only an answer that is checked or filtered is parsed: a Bundle whose URLs are merely rewritten is not.
+    let json = parseJsonBody(response.headers, response.bytes);
+    if (json === undefined) return unprovable(x, 'the response is not JSON (ask for application/fhir+json)');
+    if (x.filterIncludes !== undefined) {
+      // Before the check: a withheld resource is not sent, so it cannot fail the check either.
+      const filtered = withholdUnreadableIncludes(json, x.filterIncludes);
+      if (filtered.withheld.length > 0) {
+        json = filtered.body;
+        bytes = Buffer.from(JSON.stringify(json));
+      }
     }
+    const problem = x.checkResponse !== undefined ? resourceCheckProblem(json, x.checkResponse) : undefined;
+    if (problem !== undefined) return unprovable(x, problem);
   }
 
-  let bytes = response.bytes;
   if (isJson) {
     const text = bytes.toString('utf8');
     const signer = mayHavePagingLink(text) ? await x.signer() : undefined;
@@ -78,6 +85,15 @@ export async function inspectedExchange(x: InspectedExchange): Promise<Reply | R
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(response.headers)) if (!FRAMING.includes(name)) headers[name] = value;
   return { status: response.status, headers, body: bytes };
+}
+
+/** The response cannot be shown to satisfy the decision's instructions: refused, never passed through. */
+function unprovable(x: InspectedExchange, problem: string): Refusal {
+  const what = x.checkResponse !== undefined ? whatWasChecked(x.checkResponse) : 'the resource types it may read';
+  return denied(
+    { status: 403, reason: `The FHIR server's response cannot be shown to lie within this token's access (${what}), so the gateway withheld it` },
+    `response check failed: ${problem}`,
+  );
 }
 
 function whatWasChecked(check: ResourceCheck): string {

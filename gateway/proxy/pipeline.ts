@@ -1,7 +1,7 @@
 import { corsAnswer } from '../../authz/oauth/cors.js';
 import { rateLimitHeaders } from '../../authz/rate-limit-headers.js';
 import type { Runtime, RuntimeHolder } from '../../authz/runtime.js';
-import { decideAccess, decideClassified, type AccessAllowed } from '../../authz/smart/access-decision.js';
+import { decideAccess, decideClassified, type AccessAllowed, type DecisionOptions } from '../../authz/smart/access-decision.js';
 import { classifyRequest, type ClassifiedRequest, type FhirRequestFacts } from '../../authz/smart/fhir-request.js';
 import { resourceCheckProblem } from '../../authz/smart/resource-check.js';
 import type { AccessTokenClaims } from '../../authz/smart/token-claims.js';
@@ -70,7 +70,8 @@ const BUNDLE_INTERACTIONS: ReadonlySet<string> = new Set([
  *   6 access decision  authz/smart/access-decision.ts (the only one)      403 / 404 / 405 / 413
  *     request body     read only when the decision needs it, re-decided   400 / 413 / 415
  *   7 stored resource  before a confined write: what is there now         403 / 412 / 502
- *   8 forward          streamed, or read whole and inspected when the     502 / 504
+ *   8 forward          streamed, or read whole and inspected (checked,    403 / 502 / 504
+ *                      includes filtered, URLs rewritten) when the
  *                      decision (or a Bundle to rewrite) asks for it
  *
  * Nothing reaches the upstream unless every stage passed; any doubt ends with an
@@ -136,7 +137,7 @@ export class FhirProxy {
 
     const classified = classifyRequest(input.facts);
     if (!('error' in classified)) recordRequest(exchange, classified, this.deps.recordsSearches ? auditedSearch(classified.interaction, input) : undefined);
-    let decision = decideClassified(classified, input.facts, claims);
+    let decision = decideClassified(classified, input.facts, claims, PROXY_CAPABILITIES);
     if (!decision.allow) return this.refuse(exchange, denied(decision));
 
     // The body is read only when the decision needs it; everything else streams.
@@ -151,7 +152,7 @@ export class FhirProxy {
       facts = { ...facts, body: read.parsed };
       if (!('error' in classified) && this.deps.recordsSearches) exchange.search = auditedSearch(classified.interaction, input, read);
       if (decision.needsBody) {
-        decision = decideAccess(facts, claims);
+        decision = decideAccess(facts, claims, PROXY_CAPABILITIES);
         if (!decision.allow) return this.refuse(exchange, denied(decision));
         if (decision.needsBody) return this.refuse(exchange, denied({ status: 400, reason: 'The gateway could not decide on this request body' }));
       }
@@ -190,7 +191,7 @@ export class FhirProxy {
     const { req, res } = exchange;
     const headers = upstreamRequestHeaders(exchange);
     const bundle = !('error' in allowed.classified) && BUNDLE_INTERACTIONS.has(allowed.classified.interaction);
-    if (decision.checkResponse === undefined && !bundle) {
+    if (decision.checkResponse === undefined && decision.filterIncludes === undefined && !bundle) {
       const result = await this.deps.upstream.forward(
         req,
         res,
@@ -219,6 +220,7 @@ export class FhirProxy {
       // HEAD is sent as GET so the answer can be checked; node sends no body for HEAD.
       request: { method: req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET'), path: upstreamPath, headers, ...(allowed.body ? { body: allowed.body.bytes } : {}) },
       checkResponse: decision.checkResponse,
+      filterIncludes: decision.filterIncludes,
       limit,
       upstreamBase: runtime.config.upstream.url.replace(/\/+$/, ''),
       publicUrl: runtime.publicUrl,
@@ -246,6 +248,8 @@ export class FhirProxy {
 }
 
 const PREFLIGHT = Symbol('CORS preflight');
+/** What this proxy carries out beyond the instructions every caller honours (inspectedExchange filters includes). */
+const PROXY_CAPABILITIES: DecisionOptions = { filterIncludes: true };
 const EMPTY = Buffer.alloc(0);
 
 function header(value: string | string[] | undefined): string | undefined {

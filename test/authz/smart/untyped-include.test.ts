@@ -9,9 +9,9 @@ import { startFhirUpstream } from '../../../gateway/demo/fhir-upstream.js';
  * `system/Observation.rs system/Patient.rs` was refused ("needs system/*.r") because `subject`
  * may also point at Group, Device or Location. The decision now allows it when some possible
  * target is readable and asks for the response to be filtered (`filterIncludes`);
- * withholdUnreadableIncludes does the filtering. The proxy wiring comes in phase 2, so this is
- * driven with the real parts below it: the decision, a real Medplum upstream's search Bundle,
- * and the filter.
+ * withholdUnreadableIncludes does the filtering. Here the parts are driven directly (the
+ * decision, a real Medplum upstream's search Bundle, the filter); the proxy that carries the
+ * instruction out is tested through the CLI in test/gateway/proxy/untyped-include.test.ts.
  */
 
 const systemToken: ScopeClaims = { scope: 'system/Observation.rs system/Patient.rs' };
