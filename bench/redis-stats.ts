@@ -55,11 +55,19 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
+/**
+ * Commands the gateway sends on timers, whatever the traffic (the revocation channel's liveness
+ * probe): counted apart, since no request causes them and they do not grow with requests.
+ */
+const TIMER_COMMANDS: ReadonlySet<string> = new Set(['ping']);
+
 export interface MonitorCount {
   requests: number;
   /** Commands the gateway sent per request (round trips, unless it pipelines), by command. */
   clientPerRequest: Record<string, number>;
   clientTotalPerRequest: number;
+  /** Timer commands seen during the window, divided by the requests (for the record). */
+  timerPerRequest: Record<string, number>;
   /** Commands Lua scripts ran inside Redis per request (no extra round trip). */
   scriptPerRequest: Record<string, number>;
 }
@@ -76,10 +84,11 @@ export async function monitorDuring(url: string, requests: number, fn: () => Pro
   const monitor = await client.monitor();
   const fromClient: CommandCalls = {};
   const fromScript: CommandCalls = {};
+  const fromTimers: CommandCalls = {};
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     const cmd = String(args[0] ?? '').toLowerCase();
     if (cmd === 'monitor') return;
-    const bucket = source === 'lua' ? fromScript : fromClient;
+    const bucket = source === 'lua' ? fromScript : TIMER_COMMANDS.has(cmd) ? fromTimers : fromClient;
     bucket[cmd] = (bucket[cmd] ?? 0) + 1;
   });
   // MONITOR only reports commands issued after it started; give the server a moment.
@@ -96,6 +105,7 @@ export async function monitorDuring(url: string, requests: number, fn: () => Pro
     requests,
     clientPerRequest: client1.byCommand,
     clientTotalPerRequest: client1.total,
+    timerPerRequest: perRequest(fromTimers, requests).byCommand,
     scriptPerRequest: perRequest(fromScript, requests).byCommand,
   };
 }

@@ -232,7 +232,7 @@ async function main(): Promise<void> {
     const fmtCounts = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     notes.push(
       `(${r.report.id}) Redis commands sent per proxied request (MONITOR, ${n} sequential requests): ${m.clientTotalPerRequest} [${fmtCounts(m.clientPerRequest)}]` +
-        `; run inside Lua: [${fmtCounts(m.scriptPerRequest)}]`,
+        `; run inside Lua: [${fmtCounts(m.scriptPerRequest)}]; on timers, not per request: [${fmtCounts(m.timerPerRequest)}]`,
     );
   }
 
@@ -243,7 +243,10 @@ async function main(): Promise<void> {
     noLimitTrips = await monitorDuring(redis.url, n, async () => {
       for (let i = 0; i < n; i++) await status(gwNoLimit.url + READ_PATH, { headers: { authorization: `Bearer ${noLimitToken}` } });
     });
-    notes.push(`no per-client limit: Redis commands sent per proxied request (MONITOR, ${n} sequential reads): ${noLimitTrips.clientTotalPerRequest}`);
+    notes.push(
+      `no per-client limit: Redis commands sent per proxied request (MONITOR, ${n} sequential reads): ${noLimitTrips.clientTotalPerRequest}` +
+        `; on timers, not per request: [${Object.entries(noLimitTrips.timerPerRequest).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}]`,
+    );
     await gwNoLimit.stop();
     children.splice(children.indexOf(gwNoLimit), 1);
   }
