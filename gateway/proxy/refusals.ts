@@ -26,6 +26,11 @@ export interface Refusal {
   readonly upstreamError?: string;
   /** For the operational log (a warning): what failed inside the gateway. */
   readonly cause?: string;
+  /**
+   * The request body was refused unread (too large): the answer closes the connection, after
+   * reading and discarding what the client is still sending, within bounds (authz/lingering-close.ts).
+   */
+  readonly closesConnection?: true;
 }
 
 export function isRefusal(value: unknown): value is Refusal {
