@@ -4,6 +4,8 @@ import { isAuthorizationServerPath } from '../../authz/oauth/paths.js';
 import { isOperationsPath } from '../process/operations.js';
 import { resolveClientIp } from './client-ip.js';
 import { attachExchange, Exchange } from './exchange.js';
+import { hostHeaderProblem } from './host-header.js';
+import { refuseMalformedRequest } from './malformed-request.js';
 import { requestIdFor } from './request-id.js';
 
 interface FrontDoorRoutes {
@@ -28,17 +30,25 @@ interface FrontDoorOptions {
 }
 
 /**
- * The gateway's request listener: gives each request its id and trusted client address, then
- * sends it down one of three routes by path. The FHIR route does not go through Koa: the proxy
- * is a plain node:http pipeline (gateway/proxy/pipeline.ts).
+ * The gateway's request listener: gives each request its id and trusted client address, refuses
+ * a request with a bad Host whatever its path (RFC 9112 §3.2), then sends it down one of three
+ * routes by path. The FHIR route does not go through Koa: the proxy is a plain node:http
+ * pipeline (gateway/proxy/pipeline.ts).
  */
 export function frontDoor(options: FrontDoorOptions): RequestListener {
   const { routes } = options;
   return (req, res) => {
     const exchange = new Exchange(req, res, requestIdFor(req.headers['x-request-id']), clientIpOf(req, options.trustedProxies()));
     res.setHeader('X-Request-Id', exchange.requestId);
-    if (routes.operations !== undefined && isOperationsPath(exchange.path)) {
-      routes.operations(req, res, exchange.path).catch((err: unknown) => failed(options, res, err));
+    const operations = isOperationsPath(exchange.path) ? routes.operations : undefined;
+    const badHost = hostHeaderProblem(req);
+    if (badHost !== undefined) {
+      options.onExchange(exchange);
+      refuseMalformedRequest(res, operations === undefined && !isAuthorizationServerPath(exchange.path), badHost);
+      return;
+    }
+    if (operations !== undefined) {
+      operations(req, res, exchange.path).catch((err: unknown) => failed(options, res, err));
       return;
     }
     options.onExchange(exchange);
