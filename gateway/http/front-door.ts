@@ -30,7 +30,8 @@ interface FrontDoorOptions {
 }
 
 /**
- * The gateway's request listener: gives each request its id and trusted client address, refuses
+ * The gateway's request listener: gives each request its id, trusted client address and the
+ * answer headers every route shares (X-Request-Id, `X-Content-Type-Options: nosniff`), refuses
  * a request with a bad Host whatever its path (RFC 9112 §3.2), then sends it down one of three
  * routes by path. The FHIR route does not go through Koa: the proxy is a plain node:http
  * pipeline (gateway/proxy/pipeline.ts).
@@ -40,6 +41,9 @@ export function frontDoor(options: FrontDoorOptions): RequestListener {
   return (req, res) => {
     const exchange = new Exchange(req, res, requestIdFor(req.headers['x-request-id']), clientIpOf(req, options.trustedProxies()));
     res.setHeader('X-Request-Id', exchange.requestId);
+    // Every answer, whichever route writes it (OperationOutcomes, OAuth JSON, discovery, JWKS, the
+    // operations endpoints, the upstream's own): a browser must not read JSON as HTML or script.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     const operations = isOperationsPath(exchange.path) ? routes.operations : undefined;
     const badHost = hostHeaderProblem(req);
     if (badHost !== undefined) {
