@@ -27,7 +27,11 @@ export interface LingeringBounds {
  * then sees EPIPE or ECONNRESET instead of the answer. So when the answer ends before the body
  * has arrived, its bytes are sent at once but the end is held back while the rest of the body is
  * read and discarded: until the body ends (the connection then closes cleanly), or until
- * `bounds` are reached (the connection is then cut).
+ * `bounds` are reached (the connection is then cut). The end is what is held because node
+ * destroys a `Connection: close` socket as soon as the ended answer is flushed.
+ *
+ * Here, not under gateway/, because the authorization server's body steps use it as well as the
+ * gateway's FHIR refusals (imports only run downward).
  */
 export function lingeringClose(req: IncomingMessage, res: ServerResponse, bounds: LingeringBounds = LINGERING_CLOSE): void {
   if (!res.headersSent) res.setHeader('Connection', 'close');
