@@ -4,6 +4,8 @@ import { isAuthorizationServerPath } from '../../authz/oauth/paths.js';
 import { isOperationsPath } from '../process/operations.js';
 import { resolveClientIp } from './client-ip.js';
 import { attachExchange, Exchange } from './exchange.js';
+import { hostHeaderProblem } from './host-header.js';
+import { refuseMalformedRequest } from './malformed-request.js';
 import { requestIdFor } from './request-id.js';
 
 interface FrontDoorRoutes {
@@ -28,17 +30,29 @@ interface FrontDoorOptions {
 }
 
 /**
- * The gateway's request listener: gives each request its id and trusted client address, then
- * sends it down one of three routes by path. The FHIR route does not go through Koa: the proxy
- * is a plain node:http pipeline (gateway/proxy/pipeline.ts).
+ * The gateway's request listener: gives each request its id, trusted client address and the
+ * answer headers every route shares (X-Request-Id, `X-Content-Type-Options: nosniff`), refuses
+ * a request with a bad Host whatever its path (RFC 9112 §3.2), then sends it down one of three
+ * routes by path. The FHIR route does not go through Koa: the proxy is a plain node:http
+ * pipeline (gateway/proxy/pipeline.ts).
  */
 export function frontDoor(options: FrontDoorOptions): RequestListener {
   const { routes } = options;
   return (req, res) => {
     const exchange = new Exchange(req, res, requestIdFor(req.headers['x-request-id']), clientIpOf(req, options.trustedProxies()));
     res.setHeader('X-Request-Id', exchange.requestId);
-    if (routes.operations !== undefined && isOperationsPath(exchange.path)) {
-      routes.operations(req, res, exchange.path).catch((err: unknown) => failed(options, res, err));
+    // Every answer, whichever route writes it (OperationOutcomes, OAuth JSON, discovery, JWKS, the
+    // operations endpoints, the upstream's own): a browser must not read JSON as HTML or script.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    const operations = isOperationsPath(exchange.path) ? routes.operations : undefined;
+    const badHost = hostHeaderProblem(req);
+    if (badHost !== undefined) {
+      options.onExchange(exchange);
+      refuseMalformedRequest(res, operations === undefined && !isAuthorizationServerPath(exchange.path), badHost);
+      return;
+    }
+    if (operations !== undefined) {
+      operations(req, res, exchange.path).catch((err: unknown) => failed(options, res, err));
       return;
     }
     options.onExchange(exchange);

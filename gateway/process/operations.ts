@@ -71,6 +71,8 @@ export async function readiness(deps: Omit<OperationsDeps, 'metrics'>): Promise<
  */
 export function adminRequestListener(operations: OperationsHandler, log: { error(obj: object, msg: string): void }): RequestListener {
   return (req, res) => {
+    // As the front door does for the public port: no answer is to be sniffed as HTML or script.
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);

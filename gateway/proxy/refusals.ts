@@ -26,6 +26,12 @@ export interface Refusal {
   readonly upstreamError?: string;
   /** For the operational log (a warning): what failed inside the gateway. */
   readonly cause?: string;
+  /**
+   * The answer is the connection's last (a body refused unread, a malformed request): the
+   * connection closes after reading and discarding what the client is still sending, within
+   * bounds (authz/lingering-close.ts).
+   */
+  readonly closesConnection?: true;
 }
 
 export function isRefusal(value: unknown): value is Refusal {
@@ -168,6 +174,11 @@ function upstreamFailure(status: 502 | 504, issue: IssueType, diagnostics: strin
 /** The upstream answered, but with something the gateway cannot pass on (too large, not what was asked). */
 export function badUpstreamAnswer(issue: IssueType, diagnostics: string, auditReason?: string): Refusal {
   return { refused: true, status: 502, issue, diagnostics, decision: 'error', ...(auditReason !== undefined ? { auditReason } : {}) };
+}
+
+/** The request breaks HTTP's own rules (RFC 9112, e.g. its Host): 400, and the connection is not reused. */
+export function malformedRequest(diagnostics: string): Refusal {
+  return { refused: true, status: 400, issue: 'invalid', diagnostics, decision: 'deny', closesConnection: true };
 }
 
 /** Anything unforeseen: never forwarded, never a stack trace. */

@@ -40,6 +40,7 @@ function refuse(status: 400 | 413 | 415, reason: string): Refusal {
   return denied({ status, reason: `The request body cannot be accepted: ${reason}` });
 }
 
+/** The rest of the body is left unread: the answer closes the connection once the client has read it. */
 function tooLarge(limit: number): Refusal {
-  return refuse(413, `the request body is larger than the ${limit} bytes the gateway inspects (proxy.max_buffered_body)`);
+  return { ...refuse(413, `the request body is larger than the ${limit} bytes the gateway inspects (proxy.max_buffered_body)`), closesConnection: true };
 }

@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { lingeringClose } from '../../authz/lingering-close.js';
 import { operationOutcome } from './operation-outcome.js';
 import type { Refusal } from './refusals.js';
 
@@ -24,6 +25,7 @@ export function writeRefusal(res: ServerResponse, refusal: Refusal): void {
     operationOutcome([{ severity: 'error', code: refusal.issue, diagnostics: refusal.diagnostics }, ...(refusal.extraIssues ?? [])]),
   );
   if (refusal.headers) for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
+  if (refusal.closesConnection) lingeringClose(res.req, res);
   res.writeHead(refusal.status, {
     'content-type': 'application/fhir+json; charset=utf-8',
     'content-length': Buffer.byteLength(body),

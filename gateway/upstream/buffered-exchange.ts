@@ -15,7 +15,11 @@ type BufferedResponse =
 export async function exchangeBuffered(upstream: UpstreamSender, request: UpstreamRequest, limit: number, onBehalfOf?: OnBehalfOf): Promise<BufferedResponse> {
   const response = await upstream.send({ ...request, headers: { ...request.headers, 'accept-encoding': 'identity' } }, onBehalfOf);
   const read = await readBounded(response.body, limit);
-  if (!read.ok) return { ok: false, tooLarge: true, status: response.status };
+  if (!read.ok) {
+    // The rest of an answer too large to inspect is of no use: free the upstream connection.
+    response.body.destroy();
+    return { ok: false, tooLarge: true, status: response.status };
+  }
   return { ok: true, status: response.status, headers: response.headers, bytes: read.bytes };
 }
 

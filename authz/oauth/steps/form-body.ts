@@ -1,5 +1,6 @@
 import bodyParser from 'koa-bodyparser';
 import type { Context, Next } from 'koa';
+import { lingeringClose } from '../../lingering-close.js';
 import { OAuthError } from '../oauth-error.js';
 
 /**
@@ -14,15 +15,13 @@ export function formBody(maxBytes: () => number) {
     }
     const limit = maxBytes();
     const declared = Number(ctx.get('content-length') || 0);
-    if (declared > limit) {
-      throw new OAuthError('invalid_request', `The request body is larger than ${limit} bytes`, { status: 413 });
-    }
+    if (declared > limit) throw bodyTooLarge(ctx, limit);
     const parse = bodyParser({ enableTypes: ['form'], formLimit: `${limit}b` });
     try {
       await parse(ctx, async () => undefined);
     } catch (err) {
       const status = (err as { status?: number }).status;
-      if (status === 413) throw new OAuthError('invalid_request', `The request body is larger than ${limit} bytes`, { status: 413 });
+      if (status === 413) throw bodyTooLarge(ctx, limit);
       throw new OAuthError('invalid_request', 'The request body could not be parsed as a form');
     }
     const raw = (ctx.request as unknown as { body?: Record<string, unknown> }).body ?? {};
@@ -36,6 +35,16 @@ export function formBody(maxBytes: () => number) {
     ctx.state.form = form;
     return next();
   };
+}
+
+/**
+ * 413 for a body over the limit. The rest of the body stays unread, so the answer closes the
+ * connection, after reading and discarding what the client is still sending (within bounds), so
+ * that the client can read the answer rather than a reset.
+ */
+export function bodyTooLarge(ctx: Context, limit: number): OAuthError {
+  lingeringClose(ctx.req, ctx.res);
+  return new OAuthError('invalid_request', `The request body is larger than ${limit} bytes`, { status: 413 });
 }
 
 export function formOf(ctx: Context): Record<string, string> {

@@ -1,6 +1,7 @@
 import bodyParser from 'koa-bodyparser';
 import type { Context, Next } from 'koa';
 import { OAuthError } from '../oauth-error.js';
+import { bodyTooLarge } from './form-body.js';
 
 /**
  * The body of POST /oauth/launch: a form (application/x-www-form-urlencoded, every value a
@@ -14,12 +15,12 @@ export function launchBody(maxBytes: () => number) {
     const isJson = ctx.is('application/json');
     if (!isForm && !isJson) throw new OAuthError('invalid_request', 'The request body must be application/x-www-form-urlencoded or application/json');
     const limit = maxBytes();
-    if (Number(ctx.get('content-length') || 0) > limit) throw new OAuthError('invalid_request', `The request body is larger than ${limit} bytes`, { status: 413 });
+    if (Number(ctx.get('content-length') || 0) > limit) throw bodyTooLarge(ctx, limit);
     const parse = bodyParser({ enableTypes: ['form', 'json'], formLimit: `${limit}b`, jsonLimit: `${limit}b`, strict: true });
     try {
       await parse(ctx, async () => undefined);
     } catch (err) {
-      if ((err as { status?: number }).status === 413) throw new OAuthError('invalid_request', `The request body is larger than ${limit} bytes`, { status: 413 });
+      if ((err as { status?: number }).status === 413) throw bodyTooLarge(ctx, limit);
       throw new OAuthError('invalid_request', `The request body could not be parsed as ${isJson ? 'JSON' : 'a form'}`);
     }
     const raw: unknown = (ctx.request as unknown as { body?: unknown }).body ?? {};

@@ -95,7 +95,10 @@ t.test('paging links are bound to path, query, identity and time', async (t) => 
 
 t.test('readBounded stops at the limit', async (t) => {
   t.same(await readBounded(Readable.from([Buffer.from('abc'), Buffer.from('def')]), 6), { ok: true, bytes: Buffer.from('abcdef') });
-  t.same(await readBounded(Readable.from([Buffer.from('abc'), Buffer.from('defg')]), 6), { ok: false, tooLarge: true });
+  const tooLarge = Readable.from([Buffer.from('abc'), Buffer.from('defg'), Buffer.from('h')]);
+  t.same(await readBounded(tooLarge, 6), { ok: false, tooLarge: true });
+  t.notOk(tooLarge.destroyed, 'a stream too large is left to the caller (a client body is discarded, not cut: issue 12, item 4)');
+  t.equal((await tooLarge.toArray()).join(''), 'h', 'and the rest can still be read');
 });
 
 t.test('gatewayCapabilityStatement', async (t) => {
