@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { joinVary } from '../upstream/response-headers.js';
 import { operationOutcome } from './operation-outcome.js';
 import type { Refusal } from './refusals.js';
 
@@ -32,10 +33,14 @@ export function writeRefusal(res: ServerResponse, refusal: Refusal): void {
   res.end(body);
 }
 
-/** Writes a composed answer (framing headers are the gateway's: the bytes may differ from the upstream's). */
+/**
+ * Writes a composed answer (framing headers are the gateway's: the bytes may differ from the
+ * upstream's). A Vary joins the one the gateway set earlier (CORS) instead of replacing it.
+ */
 export function writeReply(res: ServerResponse, reply: Reply): void {
   for (const [name, value] of Object.entries(reply.headers)) {
-    if (value !== undefined) res.setHeader(name, value);
+    if (value === undefined) continue;
+    res.setHeader(name, name.toLowerCase() === 'vary' ? joinVary(res.getHeader('vary'), value) : value);
   }
   res.removeHeader('transfer-encoding');
   res.removeHeader('content-encoding');

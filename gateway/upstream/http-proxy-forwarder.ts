@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { credentialsRefusedError, transportError, UpstreamError, type Forwarder, type ForwarderOptions, type ForwardResult, type UpstreamRequest, type UpstreamResponse } from './forwarder.js';
-import { cleanResponseHeaders } from './response-headers.js';
+import { cleanResponseHeaders, writeUpstreamHead } from './response-headers.js';
 
 /** What one forward needs inside http-proxy's hooks, which only see the request objects. */
 interface ForwardState {
@@ -47,7 +47,7 @@ export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
       state.onUnauthorized();
       return;
     }
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.headers);
+    writeUpstreamHead(res, proxyRes.statusCode ?? 502, proxyRes.headers, proxyRes.statusMessage);
     proxyRes.pipe(res);
   });
 
