@@ -18,9 +18,40 @@ function rewriteUpstreamUrl(value: string, upstreamBase: string, publicBase: str
 }
 
 /**
+ * A Link header (RFC 8288: `<uri>; rel="next", <uri>; rel="help"`) with every `<uri>` that names
+ * the upstream made the gateway's; other links, the parameters and anything inside a quoted
+ * parameter value are left as they are.
+ */
+function rewriteLinkHeader(value: string, upstreamBase: string, publicBase: string): string {
+  if (!value.includes(upstreamBase)) return value;
+  let out = '';
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (quoted && c === '\\') {
+      // quoted-pair: the escaped character cannot end the quoted string.
+      out += value.slice(i, i + 2);
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    if (c === '<' && !quoted) {
+      const end = value.indexOf('>', i);
+      if (end === -1) return out + value.slice(i);
+      out += `<${rewriteUpstreamUrl(value.slice(i + 1, end), upstreamBase, publicBase)}>`;
+      i = end;
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+/**
  * What every forwarder does to the upstream's response headers before the client sees them:
  * hop-by-hop headers go, so do cookies and CORS headers for the gateway's origin, the upstream's
- * URLs become the gateway's, and framing is left to the gateway's own connection.
+ * URLs (Location, Content-Location, Link) become the gateway's, and framing is left to the
+ * gateway's own connection.
  */
 export function cleanResponseHeaders(headers: IncomingHttpHeaders, upstreamBase: string, publicBase: string): void {
   stripHopByHop(headers);
@@ -30,6 +61,10 @@ export function cleanResponseHeaders(headers: IncomingHttpHeaders, upstreamBase:
   for (const name of ['location', 'content-location'] as const) {
     const value = headers[name];
     if (typeof value === 'string') headers[name] = rewriteUpstreamUrl(value, upstreamBase, publicBase);
+  }
+  const link = headers.link;
+  if (link !== undefined) {
+    headers.link = Array.isArray(link) ? link.map((value) => rewriteLinkHeader(value, upstreamBase, publicBase)) : rewriteLinkHeader(link, upstreamBase, publicBase);
   }
 }
 

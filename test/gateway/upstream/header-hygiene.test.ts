@@ -84,7 +84,7 @@ async function startHostileUpstream(t: Test): Promise<HostileUpstream> {
         'Access-Control-Expose-Headers', 'X-Upstream-Secret',
         'Vary', 'Accept',
         'Link', `<${baseUrl}/Observation?page=2>; rel="next", <https://elsewhere.example/doc>; rel="help"`,
-        'Link', `<${baseUrl}>; rel="service-desc"; title="the server <${baseUrl}/x>"`,
+        'Link', `<${baseUrl}>; rel="service-desc"; title="the \\"server\\" <${baseUrl}/x>"`,
         ...(url.includes('cached') ? ['Cache-Control', 'private, max-age=60'] : []),
       ]);
       res.end(JSON.stringify(body));
@@ -189,7 +189,7 @@ for (const forwarder of FORWARDERS) {
         t.equal(answer.headers['cache-control'], 'no-store', `${what}: no-store when the upstream says nothing`);
         t.equal(
           answer.headers.link,
-          `<${publicBase}/Observation?page=2>; rel="next", <https://elsewhere.example/doc>; rel="help", <${publicBase}>; rel="service-desc"; title="the server <${upstream.baseUrl}/x>"`,
+          `<${publicBase}/Observation?page=2>; rel="next", <https://elsewhere.example/doc>; rel="help", <${publicBase}>; rel="service-desc"; title="the \\"server\\" <${upstream.baseUrl}/x>"`,
           `${what}: upstream URLs in Link are the gateway's, other links and quoted text untouched`,
         );
       }
