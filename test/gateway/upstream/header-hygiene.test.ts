@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { normalizeHeaderName } from '../../../config/upstream-schema.js';
+import { docPromises } from '../../support/doc-promises.js';
 import { callGateway, FORWARDERS, startUpstreamGateway, type ForwarderKind, type GatewayAnswer, type UpstreamGateway } from '../../support/upstream-gateway.js';
 
 /**
@@ -14,6 +15,8 @@ import { callGateway, FORWARDERS, startUpstreamGateway, type ForwarderKind, type
  * named in Connection, cookies (one named like the gateway's session), its own CORS headers, a
  * Vary, Link headers naming its base URL, and no Cache-Control unless asked for one.
  */
+
+const promises = docPromises('docs/production.md');
 
 const PATIENT = 'p1';
 const APP_ORIGIN = 'https://app.example';
@@ -149,6 +152,7 @@ async function gatewayFor(t: Test, forwarder: ForwarderKind, proxy?: Record<stri
 
 for (const forwarder of FORWARDERS) {
   t.test(`${forwarder}: request headers`, async (t) => {
+    promises(t, 'every header `Connection` names', 'every client copy of a forwarding or path-override header, in any case and with `_` for `-`');
     const { gateway, upstream } = await gatewayFor(t, forwarder);
     const publicHost = new URL(gateway.gw.url).host;
     for (const { name, received } of await paths(t, gateway, upstream, EVIL_ORIGIN)) {
@@ -167,6 +171,13 @@ for (const forwarder of FORWARDERS) {
   });
 
   t.test(`${forwarder}: response headers`, async (t) => {
+    promises(
+      t,
+      '`Set-Cookie` (cookies on the gateway\'s origin are its own) and every `Access-Control-*`',
+      '`Location`, `Content-Location` and each `<uri>` of `Link` becomes `server.public_url`',
+      'the upstream\'s `Vary` is joined to the gateway\'s `Vary: Origin`',
+      'the upstream\'s when it sends one, else `proxy.cache_control` (default `no-store`',
+    );
     const { gateway, upstream } = await gatewayFor(t, forwarder);
     const publicBase = gateway.gw.url;
     for (const origin of [EVIL_ORIGIN, APP_ORIGIN]) {
