@@ -176,6 +176,7 @@ const proxySchema = {
   properties: {
     max_buffered_body: { type: 'integer', minimum: 1024, default: 10 * 1024 * 1024 },
     paging_link_ttl: duration('1h'),
+    cache_control: { ...nonEmptyString, default: 'no-store' },
   },
 } as const;
 
@@ -441,6 +442,7 @@ export const sectionRules: SectionRules = {
     ...duplicateUsernameProblems(users ?? []),
     ...(users ?? []).flatMap((user, index) => userProblems(user, ['users', index])),
   ],
+  proxy: (proxy) => cacheControlProblems(proxy.cache_control),
   audit: (audit: AuditConfig) => (audit.fhir === undefined ? [] : auditFhirProblems(audit.fhir)),
   login_protection: (protection) =>
     protection === undefined
@@ -454,6 +456,12 @@ export const sectionRules: SectionRules = {
     ...(providers ?? []).flatMap((provider, index) => identityProviderProblems(provider, ['identity_providers', index])),
   ],
 };
+
+/** A header value the gateway sends as it is: visible ASCII and inner spaces, on one line. */
+function cacheControlProblems(value: string): ConfigProblem[] {
+  if (/^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/.test(value)) return [];
+  return [{ path: ['proxy', 'cache_control'], message: `expected a Cache-Control value such as "no-store" or "private, no-cache": visible ASCII characters and spaces on one line (got ${JSON.stringify(value)})` }];
+}
 
 function adminListenerProblems(server: ServerConfig): ConfigProblem[] {
   if (server.admin_port === undefined) {

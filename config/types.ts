@@ -185,6 +185,11 @@ interface ProxyConfig {
   max_buffered_body: number;
   /** Seconds a signed paging link (opaque upstream page handle) stays valid. */
   paging_link_ttl: number;
+  /**
+   * Cache-Control of proxied answers whose upstream sent none (default `no-store`: FHIR answers
+   * hold health data a shared browser must not keep). The upstream's own value is kept.
+   */
+  cache_control: string;
 }
 
 interface RedisNode {

@@ -107,6 +107,9 @@ export class FhirProxy {
       return PREFLIGHT;
     }
     if (cors.kind === 'actual') setHeaders(exchange, cors.headers);
+    // FHIR answers hold health data a browser must not keep: proxy.cache_control (no-store) unless
+    // the upstream says otherwise (its Cache-Control replaces this one; refusals are no-store).
+    exchange.res.setHeader('cache-control', runtime.config.proxy.cache_control);
 
     const target = requestTarget(req.url ?? '/');
     if (isRefusal(target)) return this.refuse(exchange, target);

@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { lingeringClose } from '../../authz/lingering-close.js';
+import { joinVary } from '../upstream/response-headers.js';
 import { operationOutcome } from './operation-outcome.js';
 import type { Refusal } from './refusals.js';
 
@@ -34,10 +35,14 @@ export function writeRefusal(res: ServerResponse, refusal: Refusal): void {
   res.end(body);
 }
 
-/** Writes a composed answer (framing headers are the gateway's: the bytes may differ from the upstream's). */
+/**
+ * Writes a composed answer (framing headers are the gateway's: the bytes may differ from the
+ * upstream's). A Vary joins the one the gateway set earlier (CORS) instead of replacing it.
+ */
 export function writeReply(res: ServerResponse, reply: Reply): void {
   for (const [name, value] of Object.entries(reply.headers)) {
-    if (value !== undefined) res.setHeader(name, value);
+    if (value === undefined) continue;
+    res.setHeader(name, name.toLowerCase() === 'vary' ? joinVary(res.getHeader('vary'), value) : value);
   }
   res.removeHeader('transfer-encoding');
   res.removeHeader('content-encoding');

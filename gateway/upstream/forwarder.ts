@@ -91,7 +91,7 @@ export interface Forwarder {
 
 export interface ForwarderOptions {
   upstream: UpstreamConfig;
-  /** Public base URL that replaces the upstream's in Location / Content-Location. */
+  /** Public base URL that replaces the upstream's in Location, Content-Location and Link. */
   publicUrl: string;
   /** upstream.tls as connection options (tls.ts); used when upstream.url is https. */
   tls: UpstreamTls;

@@ -12,11 +12,14 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Removes hop-by-hop headers, including any the Connection header names. */
+/**
+ * Removes hop-by-hop headers, including any the Connection header names. Connection may come as
+ * a list (undici keeps each header line apart where node:http joins them with commas).
+ */
 export function stripHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders): void {
   const connection = headers.connection;
-  if (typeof connection === 'string') {
-    for (const name of connection.split(',')) {
+  if (connection !== undefined) {
+    for (const name of (Array.isArray(connection) ? connection.join(',') : String(connection)).split(',')) {
       const n = name.trim().toLowerCase();
       if (n && n !== 'close' && n !== 'keep-alive') delete headers[n];
     }

@@ -3,7 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { credentialsRefusedError, transportError, UpstreamError, type Forwarder, type ForwarderOptions, type ForwardResult, type UpstreamRequest, type UpstreamResponse } from './forwarder.js';
-import { cleanResponseHeaders } from './response-headers.js';
+import { cleanResponseHeaders, writeUpstreamHead } from './response-headers.js';
 
 /** What one forward needs inside http-proxy's hooks, which only see the request objects. */
 interface ForwardState {
@@ -36,18 +36,18 @@ export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
       proxyReq.destroy(new Error('upstream timeout'));
     });
   });
+  // Every forward writes its own response (selfHandleResponse): http-proxy's own writes would put
+  // the client's Connection header on the response (its setConnection pass), and cannot drop a 401.
   proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+    const state = (req as RequestWithForwardState).forwardState;
+    if (!state) return;
     cleanResponseHeaders(proxyRes.headers, upstreamBase, options.publicUrl);
-    const onUnauthorized = (req as RequestWithForwardState).forwardState?.onUnauthorized;
-    if (onUnauthorized === undefined) return;
-    // This forward handles its own response (selfHandleResponse): the same writes http-proxy
-    // makes, except for a 401, which is dropped.
-    if (proxyRes.statusCode === 401) {
+    if (proxyRes.statusCode === 401 && state.onUnauthorized !== undefined) {
       proxyRes.resume();
-      onUnauthorized();
+      state.onUnauthorized();
       return;
     }
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, proxyRes.headers);
+    writeUpstreamHead(res, proxyRes.statusCode ?? 502, proxyRes.headers, proxyRes.statusMessage);
     proxyRes.pipe(res);
   });
 
@@ -66,9 +66,8 @@ export function createHttpProxyForwarder(options: ForwarderOptions): Forwarder {
             resolve({ ok: false, error: credentialsRefusedError(), responseStarted: false });
           };
         }
-        const proxyOptions: httpProxy.ServerOptions = { target: upstreamBase + request.path };
+        const proxyOptions: httpProxy.ServerOptions = { target: upstreamBase + request.path, selfHandleResponse: true };
         if (request.body) proxyOptions.buffer = Readable.from([request.body]);
-        if (request.withhold401 === true) proxyOptions.selfHandleResponse = true;
         proxy.web(req, res as ServerResponse, proxyOptions, (err: Error & { code?: string }) => {
           res.off('close', done);
           res.off('finish', done);

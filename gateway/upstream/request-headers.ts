@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { normalizeHeaderName } from '../../config/upstream-schema.js';
 import type { Exchange } from '../http/exchange.js';
 import { stripHopByHop } from './hop-by-hop.js';
 
@@ -9,7 +10,32 @@ import { stripHopByHop } from './hop-by-hop.js';
  */
 const NOT_FORWARDED = ['host', 'authorization', 'cookie', 'content-length', 'transfer-encoding', 'expect'];
 
-/** X-Forwarded-* describe the client's hop to us; any values the client sent are replaced, not trusted. */
+/**
+ * Headers a server behind proxies may take as the client's address, scheme, host or port, or as
+ * the path the request "really" was for (besides every X-Forwarded-*). Only the gateway may say
+ * these: a client's copy is dropped, in any case and with `_` for `-` (a CGI-style server reads
+ * X_Forwarded_For as X-Forwarded-For).
+ */
+const CLIENT_ROUTING = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'client-ip',
+  'x-host',
+  'x-original-host',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+]);
+
+function isClientRouting(name: string): boolean {
+  const normalized = normalizeHeaderName(name);
+  return normalized.startsWith('x-forwarded-') || CLIENT_ROUTING.has(normalized);
+}
+
+/** X-Forwarded-* describe the client's hop to us; any values the client sent are dropped, not trusted. */
 export function forwardedHeaders(exchange: Exchange): Record<string, string> {
   const { req } = exchange;
   return {
@@ -25,6 +51,7 @@ export function upstreamRequestHeaders(exchange: Exchange): IncomingHttpHeaders 
   const headers: IncomingHttpHeaders = { ...exchange.req.headers };
   stripHopByHop(headers);
   for (const name of NOT_FORWARDED) delete headers[name];
+  for (const name in headers) if (isClientRouting(name)) delete headers[name];
   return Object.assign(headers, forwardedHeaders(exchange));
 }
 

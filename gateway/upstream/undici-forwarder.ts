@@ -3,7 +3,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { credentialsRefusedError, streamsClientBody, transportError, UpstreamError, type Forwarder, type ForwarderOptions, type ForwardResult, type UpstreamResponse } from './forwarder.js';
 import { withFraming } from './http-proxy-forwarder.js';
-import { cleanResponseHeaders } from './response-headers.js';
+import { cleanResponseHeaders, writeUpstreamHead } from './response-headers.js';
 import { tlsConnector } from './tls.js';
 
 /**
@@ -50,7 +50,7 @@ export function createUndiciForwarder(options: ForwarderOptions): Forwarder {
             responseStarted = true;
             const out = { ...upstreamHeaders } as IncomingHttpHeaders;
             cleanResponseHeaders(out, upstreamBase, options.publicUrl);
-            res.writeHead(statusCode, out);
+            writeUpstreamHead(res, statusCode, out);
             return res;
           },
         )

@@ -67,7 +67,7 @@ t.test('defaults fill every optional key and trailing slashes are stripped', asy
     logging: { level: 'info' },
     rate_limits: {},
     audit: { enabled: true, destination: 'stdout' },
-    proxy: { max_buffered_body: 10485760, paging_link_ttl: 3600 },
+    proxy: { max_buffered_body: 10485760, paging_link_ttl: 3600, cache_control: 'no-store' },
   });
 
   const client = parseConfig(withClient('client_id: a\nclient_secret: x\nscope: system/*.rs'), 'g.yaml', {}).clients[0];
@@ -231,6 +231,14 @@ t.test('store URL', async (t) => {
   const problems = problemsOf(withExtra('store: {url: "http://:hunter2@cache:6379"}\n'));
   t.same(problems, ['gateway.yaml: store.url: expected a redis:// or rediss:// URL']);
   t.notMatch(problems.join('\n'), /hunter2/, 'a URL that may hold a password is not quoted back');
+});
+
+t.test('proxy.cache_control (issue 12, item 8)', async (t) => {
+  t.equal(parseConfig(withExtra('proxy:\n  cache_control: private, no-cache\n'), 'g.yaml', {}).proxy.cache_control, 'private, no-cache');
+  t.same(problemsOf(withExtra('proxy:\n  cache_control: "no-store\\r\\nSet-Cookie: a=1"\n')), [
+    'gateway.yaml: proxy.cache_control: expected a Cache-Control value such as "no-store" or "private, no-cache": visible ASCII characters and spaces on one line (got "no-store\\r\\nSet-Cookie: a=1")',
+  ]);
+  t.same(problemsOf(withExtra('proxy:\n  cache_control: ""\n')), ['gateway.yaml: proxy.cache_control: expected a non-empty string (got "")']);
 });
 
 t.test('client rules', async (t) => {
