@@ -8,7 +8,7 @@
  *   BENCH_ROUNDS=3  BENCH_WARMUP=1  BENCH_SECONDS=4  BENCH_CONNECTIONS=50
  *   BENCH_TOKENS=10000  BENCH_RSS_SECONDS=10 (the second RSS run is twice as long)
  *   BENCH_GATEWAY_LOG=info-devnull (the default an operator gets) | warn
- *   BENCH_ROWS=a,b,b2,c,c2,d,e,f,f2,token,rss (subset)
+ *   BENCH_ROWS=a,b,b2,c,c2,d,e,e2,f,f2,token,rss (subset)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ const CONNECTIONS = Math.min(500, env('BENCH_CONNECTIONS', 50));
 const TOKENS = Math.min(20_000, env('BENCH_TOKENS', 10_000));
 const RSS_SECONDS = Math.min(120, env('BENCH_RSS_SECONDS', 10));
 const GATEWAY_LOG = process.env.BENCH_GATEWAY_LOG === 'warn' ? 'warn' : 'info-devnull';
-const ONLY = new Set((process.env.BENCH_ROWS ?? 'a,b,b2,c,c2,d,e,f,f2,token,rss').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ROWS ?? 'a,b,b2,c,c2,d,e,e2,f,f2,token,rss').split(',').map((s) => s.trim()));
 /** Whole-run watchdog: nothing below may keep the bench alive longer than this. */
 const WATCHDOG_MS = 8 * 60_000;
 

@@ -108,11 +108,12 @@ export async function authenticateClient(
     presented.clientId = peekAssertionClientId(presented.assertion) ?? '';
   }
   const client = registry.get(presented.clientId);
-  const failed = invalidClient('Client authentication failed', viaBasic);
+  // Built only on failure: an Error captures a stack trace, which is most of a request's cost here.
+  const failed = () => invalidClient('Client authentication failed', viaBasic);
   if (!client) {
     // Spend the time a real comparison would, so probing for client ids gains nothing.
     secretsEqual(presented.secret ?? '', 'x'.repeat(32));
-    throw failed;
+    throw failed();
   }
   if (client.token_endpoint_auth_method !== presented.method) {
     throw invalidClient(`This client must authenticate with ${client.token_endpoint_auth_method}`, viaBasic);
@@ -120,7 +121,7 @@ export async function authenticateClient(
   switch (presented.method) {
     case 'client_secret_basic':
     case 'client_secret_post':
-      if (!client.client_secret || !secretsEqual(presented.secret ?? '', client.client_secret)) throw failed;
+      if (!client.client_secret || !secretsEqual(presented.secret ?? '', client.client_secret)) throw failed();
       return client;
     case 'private_key_jwt': {
       if (!verifyAssertion) throw invalidClient('private_key_jwt is not available', false);
