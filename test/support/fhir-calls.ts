@@ -1,7 +1,7 @@
-import { request as httpRequest } from 'node:http';
 import type { Resource } from '@medplum/fhirtypes';
 import { issueAccessToken } from '../../authz/tokens/access-token.js';
 import type { Stack } from './stack.js';
+import { callGateway } from './upstream-gateway.js';
 
 /** Two patients' records (plus a third, Carla) and shared reference data. */
 export function twoPatientRecords(): Resource[] {
@@ -36,38 +36,15 @@ export interface FhirReply {
  * Calls the gateway's FHIR API with a bearer token. Uses node:http so the path goes out exactly
  * as written (fetch would normalize `%2e%2e` and similar before sending).
  */
-export function callFhir(stack: Stack, token: string, method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<FhirReply> {
+export async function callFhir(stack: Stack, token: string, method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<FhirReply> {
   const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-  const target = new URL(stack.gateway.url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        method,
-        path,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...options.headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: any;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          const headers = new Headers();
-          for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-          resolve({ status: res.statusCode ?? 0, headers, json, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+  const answer = await callGateway(stack.gateway.url, method, path, {
+    ...(body !== undefined ? { body } : {}),
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...options.headers },
   });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  return { status: answer.status, headers, json: answer.json, text: answer.text };
 }
 
 export async function mintToken(stack: Stack, claims: { sub: string; client_id?: string; scope: string; patient?: string; fhirUser?: string }): Promise<string> {
