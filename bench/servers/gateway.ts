@@ -12,10 +12,10 @@
  * IPC requests (besides rss/cpu): `mint {count}` -> `count` distinct valid access tokens for the
  * bench client, signed with the gateway's own key ring (runtime.get().keys).
  */
-import pino from 'pino';
 import { issueAccessToken } from '../../authz/tokens/access-token.js';
 import { parseConfig } from '../../config/loader.js';
 import { createAuditLog } from '../../gateway/process/audit-log.js';
+import { logDestination } from '../../gateway/process/log-destination.js';
 import { createLogger } from '../../gateway/process/logger.js';
 import { startGateway } from '../../gateway/server.js';
 import { createStore } from '../../gateway/store/create-store.js';
@@ -57,8 +57,10 @@ const raw = {
 // port 0: any free port (the child reports the one it got).
 const config = parseConfig(JSON.stringify(raw), 'bench-gateway.yaml', {});
 
-const destination = logMode === 'info-devnull' ? pino.destination({ dest: '/dev/null', sync: false }) : pino.destination({ dest: 2, sync: false });
-const log = createLogger(config.logging, destination as unknown as NodeJS.WritableStream);
+// The same batched destination the CLI gives the log (gateway/process/log-destination.ts), pointed
+// at /dev/null instead of stdout so that the terminal is not what is measured.
+const destination = logDestination(logMode === 'info-devnull' ? '/dev/null' : 'stderr');
+const log = createLogger(config.logging, destination.stream as unknown as NodeJS.WritableStream);
 const store = createStore(config.store, log);
 const gateway = await startGateway({ config, store, log, audit: createAuditLog(config.audit.destination) });
 
