@@ -86,7 +86,10 @@ export class PatientDirectory {
     if (query.birthdate !== undefined) params.set('birthdate', query.birthdate);
     if (query.identifier !== undefined) params.set('identifier', query.identifier);
     params.set('_count', String(PICKER_PAGE_SIZE));
-    const decided = decide('/Patient', params, person);
+    // One claims object for the search and every listed patient's read check: the access
+    // decision parses a claims object's scopes once (access-decision.ts honouredScopesOf).
+    const claims = pickerClaims(person);
+    const decided = decide('/Patient', params, claims);
     if (!decided.allow) return decided.refusal;
     for (const [name, value] of decided.addQuery ?? []) params.append(name, value);
 
@@ -97,7 +100,7 @@ export class PatientDirectory {
       const resource = entry?.resource;
       // Only patients this person could read are listed, whatever the server sent (the search's
       // own check, and that of reading each one: a granular scope the server did not apply).
-      if (!isPatient(resource) || !mayBeShown(resource, decided.checkResponse, person)) continue;
+      if (!isPatient(resource) || !mayBeShown(resource, decided.checkResponse, claims)) continue;
       patients.push(summaryOf(resource));
     }
     const more = (answer.body.link ?? []).some((link) => link?.relation === 'next');
@@ -107,7 +110,8 @@ export class PatientDirectory {
   /** The patient, when it exists upstream and this person may read it: how a chosen id is re-validated. */
   async read(id: string, person: SignedInUser): Promise<PatientReadResult> {
     if (!FHIR_ID.test(id)) return { ok: false, reason: 'not-found', message: 'That is not a patient id.' };
-    const decided = decide(`/Patient/${id}`, new URLSearchParams(), person);
+    const claims = pickerClaims(person);
+    const decided = decide(`/Patient/${id}`, new URLSearchParams(), claims);
     if (!decided.allow) return decided.refusal;
     const query = new URLSearchParams(decided.addQuery ?? []);
     const answer = await this.reader.get(`/Patient/${id}${query.size > 0 ? `?${query}` : ''}`);
@@ -115,17 +119,17 @@ export class PatientDirectory {
     if (!answer.ok || answer.status !== 200) return upstreamFailure(answer);
     const resource = answer.body;
     if (!isPatient(resource) || resource.id !== id) return upstreamFailure(answer);
-    if (!mayBeShown(resource, decided.checkResponse, person)) {
+    if (!mayBeShown(resource, decided.checkResponse, claims)) {
       return { ok: false, reason: 'not-allowed', message: 'Your access does not include this patient record.' };
     }
     return { ok: true, patient: summaryOf(resource) };
   }
 }
 
-/** The resource passes the check its request's decision asked for, and a read of it by this person would be allowed and pass its own. */
-function mayBeShown(resource: PatientLike, check: ResourceCheck | undefined, person: SignedInUser): boolean {
+/** The resource passes the check its request's decision asked for, and a read of it with the person's `claims` would be allowed and pass its own. */
+function mayBeShown(resource: PatientLike, check: ResourceCheck | undefined, claims: ScopeClaims): boolean {
   if (check !== undefined && resourceCheckProblem(resource, check) !== undefined) return false;
-  const read = decideAccess({ method: 'GET', rawPath: `/Patient/${resource.id}`, query: new URLSearchParams(), headers: {} }, pickerClaims(person));
+  const read = decideAccess({ method: 'GET', rawPath: `/Patient/${resource.id}`, query: new URLSearchParams(), headers: {} }, claims);
   if (!read.allow) return false;
   return read.checkResponse === undefined || resourceCheckProblem(resource, read.checkResponse) === undefined;
 }
@@ -138,8 +142,8 @@ export function pickerClaims(person: SignedInUser): ScopeClaims {
 
 type Decided = (AccessAllowed & { allow: true }) | { allow: false; refusal: { ok: false; reason: 'not-allowed'; message: string } };
 
-function decide(rawPath: string, query: URLSearchParams, person: SignedInUser): Decided {
-  const decision = decideAccess({ method: 'GET', rawPath, query, headers: {} }, pickerClaims(person));
+function decide(rawPath: string, query: URLSearchParams, claims: ScopeClaims): Decided {
+  const decision = decideAccess({ method: 'GET', rawPath, query, headers: {} }, claims);
   if (decision.allow && !decision.needsBody && decision.checkRequestBody === undefined && decision.checkCurrentResource === undefined) return decision;
   const needed = !decision.allow && decision.neededScope !== undefined ? ` (it needs ${decision.neededScope})` : '';
   return { allow: false, refusal: { ok: false, reason: 'not-allowed', message: `Your access does not include finding patient records${needed}.` } };
