@@ -18,7 +18,7 @@ import { currentSession } from './records/browser-sessions.js';
 import { Consents, consentCovers } from './records/consents.js';
 import { Interactions, type Interaction } from './records/interactions.js';
 import type { LaunchContextFields } from './records/launch-context.js';
-import { capScopeForUser } from './scope-narrowing.js';
+import { capScopeForUser, hasScope } from './scope-narrowing.js';
 import { issueUserTokens, type EhrContext } from './user-tokens.js';
 import { grantSubject, sessionUser } from './users/granting-user.js';
 import type { SignedInUser } from './users/users.js';
@@ -136,7 +136,7 @@ export function patientContextOf(interaction: Interaction, user: SignedInUser): 
   if (user.patient !== undefined) return { kind: 'known', patient: user.patient };
   if (interaction.picked !== undefined) return { kind: 'known', patient: interaction.picked.id, label: interaction.picked.label };
   // A standalone launch asking for a patient, by a person without one of their own: the picker.
-  if (interaction.launch === undefined && interaction.request.scope.split(' ').includes('launch/patient')) return { kind: 'pick' };
+  if (interaction.launch === undefined && hasScope(interaction.request.scope, 'launch/patient')) return { kind: 'pick' };
   return { kind: 'known' };
 }
 

@@ -3,7 +3,7 @@ import { OAuthError } from './oauth-error.js';
 import { MAX_NONCE_LENGTH, MAX_STATE_LENGTH } from './settings.js';
 import { validateCodeChallenge } from './pkce.js';
 import type { Runtime } from '../runtime.js';
-import { clientScopeForUserFlow } from './scope-narrowing.js';
+import { clientScopeForUserFlow, hasScope } from './scope-narrowing.js';
 
 /** An authorization request (RFC 6749 §4.1.1 / §4.2.1 + PKCE + SMART `aud`) that passed every check. */
 export interface AuthorizeRequest {
@@ -112,7 +112,7 @@ export function validateAuthorizeRequest(params: URLSearchParams, runtime: Runti
   // SMART EHR launch: the `launch` scope asks for the context of the launch value the app was
   // opened with; one without the other is a mistake the app must hear about.
   const launch = single('launch');
-  const launchScope = scope.split(' ').includes('launch');
+  const launchScope = hasScope(scope, 'launch');
   if (launchScope && launch === undefined) {
     return fail(new OAuthError('invalid_request', 'The launch scope needs the launch parameter the EHR opened the app with'));
   }
