@@ -103,19 +103,17 @@ const BRAND_MARK = new SafeHtml(
 
 interface SecurityHeaderOptions {
   /**
-   * The validated redirect_uri this page's form will end up redirecting to. Chrome and Safari
-   * apply `form-action` to the redirects that follow a form POST, so the login and consent
-   * pages must name its origin or the final redirect to the client is silently blocked.
+   * The URLs a form post on this page may end up redirecting to: the validated redirect_uri of
+   * the app, and on the login page the identity providers. Chrome and Safari apply `form-action`
+   * to the redirects that follow a form POST, so the pages must name their origins or the final
+   * redirect is silently blocked.
    */
-  redirectUri?: string;
-  /** Further URLs a form post on this page may redirect to (the login page: the identity providers). */
   formTargets?: readonly string[];
 }
 
 /** Headers for every page rendered here: nothing may run, frame it, or cache it. */
 export function securityHeaders(options: SecurityHeaderOptions = {}): Record<string, string> {
-  const targets = [...(options.redirectUri !== undefined ? [options.redirectUri] : []), ...(options.formTargets ?? [])];
-  const sources = [...new Set(targets.map(formActionSource).filter((source): source is string => source !== undefined))];
+  const sources = [...new Set((options.formTargets ?? []).map(formActionSource).filter((source): source is string => source !== undefined))];
   const formAction = ["'self'", ...sources].join(' ');
   return {
     'Content-Security-Policy': `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,

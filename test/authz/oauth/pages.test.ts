@@ -339,7 +339,7 @@ t.test('securityHeaders', async (t) => {
     'Cache-Control': 'no-store',
   });
 
-  const formAction = (redirectUri: string) => /form-action ([^;]*);/.exec(securityHeaders({ redirectUri })['Content-Security-Policy'] ?? '')?.[1];
+  const formAction = (redirectUri: string) => /form-action ([^;]*);/.exec(securityHeaders({ formTargets: [redirectUri] })['Content-Security-Policy'] ?? '')?.[1];
   t.equal(formAction('https://app.example.org/callback?x=1'), "'self' https://app.example.org", 'origin of the redirect');
   t.equal(formAction('http://127.0.0.1:51234/cb'), "'self' http://127.0.0.1:51234", 'loopback with its port');
   t.equal(formAction('com.example.app:/oauth2redirect'), "'self' com.example.app:", 'private-use scheme');
