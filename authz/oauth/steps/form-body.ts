@@ -13,28 +13,39 @@ export function formBody(maxBytes: () => number) {
     if (!ctx.is('application/x-www-form-urlencoded')) {
       throw new OAuthError('invalid_request', 'The request body must be application/x-www-form-urlencoded');
     }
-    const limit = maxBytes();
-    const declared = Number(ctx.get('content-length') || 0);
-    if (declared > limit) throw bodyTooLarge(ctx, limit);
-    const parse = bodyParser({ enableTypes: ['form'], formLimit: `${limit}b` });
-    try {
-      await parse(ctx, async () => undefined);
-    } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === 413) throw bodyTooLarge(ctx, limit);
-      throw new OAuthError('invalid_request', 'The request body could not be parsed as a form');
-    }
-    const raw = (ctx.request as unknown as { body?: Record<string, unknown> }).body ?? {};
-    const form: Record<string, string> = {};
-    for (const [key, value] of Object.entries(raw)) {
-      if (typeof value !== 'string') {
-        throw new OAuthError('invalid_request', `Parameter ${key} must appear once, as a plain value`);
-      }
-      form[key] = value;
-    }
-    ctx.state.form = form;
+    const raw = (await parsedBody(ctx, maxBytes(), ['form'], 'a form')) as Record<string, unknown>;
+    ctx.state.form = formValues(raw);
     return next();
   };
+}
+
+/**
+ * The request body parsed as one of `types` (koa-bodyparser), or `{}` when there is none: one
+ * over `limit` bytes (declared or counted) is refused with 413, one that does not parse as `what`
+ * with 400. The form endpoints and POST /oauth/launch read their bodies through it.
+ */
+export async function parsedBody(ctx: Context, limit: number, types: ('form' | 'json')[], what: string): Promise<unknown> {
+  if (Number(ctx.get('content-length') || 0) > limit) throw bodyTooLarge(ctx, limit);
+  const parse = bodyParser({ enableTypes: types, formLimit: `${limit}b`, jsonLimit: `${limit}b`, strict: true });
+  try {
+    await parse(ctx, async () => undefined);
+  } catch (err) {
+    if ((err as { status?: number }).status === 413) throw bodyTooLarge(ctx, limit);
+    throw new OAuthError('invalid_request', `The request body could not be parsed as ${what}`);
+  }
+  return (ctx.request as unknown as { body?: unknown }).body ?? {};
+}
+
+/** A parsed form's values, each of which must be a single string (a repeated parameter parses as an array). */
+export function formValues(raw: Readonly<Record<string, unknown>>): Record<string, string> {
+  const form: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (typeof value !== 'string') {
+      throw new OAuthError('invalid_request', `Parameter ${key} must appear once, as a plain value`);
+    }
+    form[key] = value;
+  }
+  return form;
 }
 
 /**

@@ -1,7 +1,6 @@
-import bodyParser from 'koa-bodyparser';
 import type { Context, Next } from 'koa';
 import { OAuthError } from '../oauth-error.js';
-import { bodyTooLarge } from './form-body.js';
+import { formValues, parsedBody } from './form-body.js';
 
 /**
  * The body of POST /oauth/launch: a form (application/x-www-form-urlencoded, every value a
@@ -14,24 +13,10 @@ export function launchBody(maxBytes: () => number) {
     const isForm = ctx.is('application/x-www-form-urlencoded');
     const isJson = ctx.is('application/json');
     if (!isForm && !isJson) throw new OAuthError('invalid_request', 'The request body must be application/x-www-form-urlencoded or application/json');
-    const limit = maxBytes();
-    if (Number(ctx.get('content-length') || 0) > limit) throw bodyTooLarge(ctx, limit);
-    const parse = bodyParser({ enableTypes: ['form', 'json'], formLimit: `${limit}b`, jsonLimit: `${limit}b`, strict: true });
-    try {
-      await parse(ctx, async () => undefined);
-    } catch (err) {
-      if ((err as { status?: number }).status === 413) throw bodyTooLarge(ctx, limit);
-      throw new OAuthError('invalid_request', `The request body could not be parsed as ${isJson ? 'JSON' : 'a form'}`);
-    }
-    const raw: unknown = (ctx.request as unknown as { body?: unknown }).body ?? {};
+    const raw = await parsedBody(ctx, maxBytes(), ['form', 'json'], isJson ? 'JSON' : 'a form');
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new OAuthError('invalid_request', 'The request body must be a JSON object');
     const body = raw as Record<string, unknown>;
-    if (isForm) {
-      for (const [key, value] of Object.entries(body)) {
-        if (typeof value !== 'string') throw new OAuthError('invalid_request', `Parameter ${key} must appear once, as a plain value`);
-      }
-    }
-    ctx.state.launchBody = body;
+    ctx.state.launchBody = isForm ? formValues(body) : body;
     return next();
   };
 }
