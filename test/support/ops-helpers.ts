@@ -21,6 +21,20 @@ export function tokenRequest(baseUrl: string, clientId: string, secret: string, 
   });
 }
 
+/**
+ * `count` concurrent authorized GETs of `path`, each on a new connection (no keep-alive) so a
+ * cluster primary deals them across its workers; their statuses, in order.
+ */
+export function statusesOnFreshConnections(baseUrl: string, token: string, path: string, count: number): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const res = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, connection: 'close' } });
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+}
+
 /** The kid in a JWT's header. */
 export function kidOf(jwt: string): string {
   return (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString('utf8')) as { kid: string }).kid;
