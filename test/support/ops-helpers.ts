@@ -13,7 +13,7 @@ export function tokenRequest(baseUrl: string, clientId: string, secret: string, 
   return fetch(`${baseUrl}/oauth/token`, {
     method: 'POST',
     headers: {
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+      authorization: basic(clientId, secret),
       'content-type': 'application/x-www-form-urlencoded',
       ...headers,
     },
@@ -33,6 +33,11 @@ export function statusesOnFreshConnections(baseUrl: string, token: string, path:
       return res.status;
     }),
   );
+}
+
+/** A client_secret_basic Authorization header (RFC 6749 §2.3.1: id and secret form-encoded first). */
+export function basic(clientId: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
 /** The kid in a JWT's header. */
