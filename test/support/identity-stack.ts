@@ -6,6 +6,7 @@ import { startFhirUpstream, type FhirUpstream, type ReceivedRequest } from '../.
 import { freePort } from './free-port.js';
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.js';
 import { CookieJar } from './oauth-fixtures.js';
+import { basic } from './ops-helpers.js';
 import { startTestOidcProvider, type TestOidcProvider, type TestOidcProviderOptions } from './oidc-provider.js';
 import { startRedisServerFor } from './redis-server.js';
 
@@ -289,11 +290,6 @@ function parseForms(html: string): PageForm[] {
 /** The plain text of a page (tags removed, entities decoded, whitespace collapsed), for assertions on what a person reads. */
 export function textOf(html: string): string {
   return unescape(html.replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim();
-}
-
-/** A client_secret_basic Authorization header. */
-export function basic(clientId: string, secret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
 /** POST /oauth/launch as an EHR: a form (default) or JSON body. */

@@ -13,12 +13,31 @@ export function tokenRequest(baseUrl: string, clientId: string, secret: string, 
   return fetch(`${baseUrl}/oauth/token`, {
     method: 'POST',
     headers: {
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+      authorization: basic(clientId, secret),
       'content-type': 'application/x-www-form-urlencoded',
       ...headers,
     },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
   });
+}
+
+/**
+ * `count` concurrent authorized GETs of `path`, each on a new connection (no keep-alive) so a
+ * cluster primary deals them across its workers; their statuses, in order.
+ */
+export function statusesOnFreshConnections(baseUrl: string, token: string, path: string, count: number): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const res = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, connection: 'close' } });
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+}
+
+/** A client_secret_basic Authorization header (RFC 6749 §2.3.1: id and secret form-encoded first). */
+export function basic(clientId: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
 /** The kid in a JWT's header. */

@@ -1,7 +1,5 @@
 import t from 'tap';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { chromium } from 'playwright-core';
+import { launchChromium, startLandingServer } from '../../support/chromium.js';
 import { DR_KIM } from '../../support/federation-fixtures.js';
 import { authorizeRequest, fhirGet, redeem, startIdentityStack } from '../../support/identity-stack.js';
 
@@ -15,15 +13,8 @@ import { authorizeRequest, fhirGet, redeem, startIdentityStack } from '../../sup
  */
 t.test('federated sign-in, picker, consent and account page in Chromium', async (t) => {
   // The app's redirect URI: a local server (Chromium must really land there after the redirects).
-  const landings: string[] = [];
-  const appServer = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://app');
-    if (url.pathname === '/callback') landings.push(url.search);
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Chart</title><p>Back in the app</p>');
-  });
-  await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => appServer.close(() => resolve())));
-  const redirectUri = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}/callback`;
+  const appServer = await startLandingServer(t, (url) => url.pathname === '/callback');
+  const redirectUri = `${appServer.origin}/callback`;
 
   const stack = await startIdentityStack(t, {
     idp: { accounts: { 'dr-kim': DR_KIM } },
@@ -31,11 +22,7 @@ t.test('federated sign-in, picker, consent and account page in Chromium', async 
     appRedirectUris: [redirectUri],
   });
   const app = await stack.app();
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   const context = await browser.newContext();
   // Nothing leaves the machine (the provider's development pages @import a web font).
   await context.route((url) => url.hostname !== '127.0.0.1', (route) => route.abort());
@@ -101,7 +88,7 @@ t.test('federated sign-in, picker, consent and account page in Chromium', async 
   await Promise.all([page.waitForURL((url) => url.href.startsWith(redirectUri)), page.getByRole('button', { name: 'Allow' }).click()]);
   t.same(violations, [], 'no CSP violation, not even on the redirects after the form posts');
 
-  const tokens = await redeem(app, `${redirectUri}${landings.at(-1)}`, request);
+  const tokens = await redeem(app, appServer.landed.at(-1)!.href, request);
   t.equal(tokens.patient, 'pat-bob');
   const read = await fhirGet(stack.base, tokens.access_token, '/Patient/pat-bob');
   t.equal(read.status, 200);

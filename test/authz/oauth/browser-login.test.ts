@@ -1,8 +1,6 @@
 import t from 'tap';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
-import { chromium, type Browser } from 'playwright-core';
+import { launchChromium, startLandingServer } from '../../support/chromium.js';
 import { ALICE, authorizeUrl, discover, fhirGet, PATIENT_ID, startOAuthStack, WEB_SECRET } from '../../support/oauth-fixtures.js';
 
 /**
@@ -11,24 +9,12 @@ import { ALICE, authorizeUrl, discover, fhirGet, PATIENT_ID, startOAuthStack, WE
  * app is a tiny HTTP server on 127.0.0.1 that records the query it is redirected to.
  */
 t.test('login and consent in Chromium', async (t) => {
-  const received: URLSearchParams[] = [];
-  const app = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://app');
-    // Chromium also asks for /favicon.ico; only the callback counts.
-    if (url.pathname === '/callback') received.push(url.searchParams);
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>App</title><p>Back in the app</p>');
-  });
-  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => app.close(() => resolve())));
-  const redirectUri = `http://127.0.0.1:${(app.address() as AddressInfo).port}/callback`;
+  const app = await startLandingServer(t, (url) => url.pathname === '/callback');
+  const redirectUri = `${app.origin}/callback`;
 
   const stack = await startOAuthStack(t, { store: 'memory', webRedirects: [redirectUri] });
   const web = await discover(stack, 'web', oidc.ClientSecretBasic(WEB_SECRET));
-  const browser: Browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   // One page for all steps (opening a page costs Chromium about two seconds); each step starts
   // signed out by clearing the cookies.
   const context = await browser.newContext();
@@ -65,7 +51,7 @@ t.test('login and consent in Chromium', async (t) => {
     await Promise.all([page.waitForURL((url) => url.href.startsWith(redirectUri)), page.click('button[name=decision][value=allow]')]);
     t.same(violations, [], 'no CSP violation, not even on the redirect after the form post');
 
-    const query = received.at(-1)!;
+    const query = app.landed.at(-1)!.searchParams;
     t.equal(query.get('state'), 'browser-1');
     t.ok(query.get('code'), 'landed on the app with a code');
     const tokens = await oidc.authorizationCodeGrant(web, new URL(`${redirectUri}?${query}`), {
@@ -93,7 +79,7 @@ t.test('login and consent in Chromium', async (t) => {
     await page.fill('input[name=password]', ALICE.password);
     await Promise.all([page.waitForURL(/\/login$/), page.click('button[type=submit]')]);
     await Promise.all([page.waitForURL((url) => url.href.startsWith(redirectUri)), page.click('button[name=decision][value=deny]')]);
-    const query = received.at(-1)!;
+    const query = app.landed.at(-1)!.searchParams;
     t.equal(query.get('error'), 'access_denied');
     t.equal(query.get('state'), 'browser-deny');
     t.equal(query.get('code'), null);

@@ -5,7 +5,6 @@ import {
   APP,
   appRedirect,
   authorizeRequest,
-  basic,
   createLaunch,
   EHR,
   fhirGet,
@@ -17,6 +16,7 @@ import {
   startIdentityStack,
   type IdentityStack,
 } from '../../support/identity-stack.js';
+import { basic } from '../../support/ops-helpers.js';
 
 /**
  * SMART EHR launch through the CLI-started gateway: an EHR client creates a launch context

@@ -1,9 +1,10 @@
 import t from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { hashPassword } from '../../../authz/oauth/users/password-hash.js';
 import { startFhirUpstream } from '../../../gateway/demo/fhir-upstream.js';
+import { launchChromium } from '../../support/chromium.js';
 import { freePort } from '../../support/free-port.js';
 import { startGatewayProcess } from '../../support/gateway-process.js';
 import { ALICE, CookieJar, formOfPage, postForm } from '../../support/oauth-fixtures.js';
@@ -113,11 +114,7 @@ t.test('login CSRF', async (t) => {
     t.teardown(() => new Promise<void>((resolve) => attackerSite.close(() => resolve())));
     const attackerPage = `http://localhost:${(attackerSite.address() as AddressInfo).port}/win-a-prize`;
 
-    const browser: Browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    t.teardown(() => browser.close());
+    const browser = await launchChromium(t);
 
     /** The attacker, in their own browser context, opens a sign-in and copies the form's fields. */
     const attackerFields = async (attacker: BrowserContext) => {

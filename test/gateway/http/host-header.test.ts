@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startFhirUpstream } from '../../../gateway/demo/fhir-upstream.js';
 import { startUpstreamGateway } from '../../support/upstream-gateway.js';
 
@@ -34,12 +34,17 @@ function rawRequest(port: number, request: string): Promise<RawAnswer> {
   });
 }
 
-t.test('a duplicate or malformed Host is refused with 400 on every route, before the upstream', async (t) => {
+/** The CLI-started gateway (undici forwarder) before a demo FHIR upstream, with a token for it. */
+async function startHostGateway(t: Test) {
   const upstream = await startFhirUpstream();
   t.teardown(() => upstream.close());
   const gateway = await startUpstreamGateway(t, { upstream: { url: upstream.baseUrl }, forwarder: 'undici' });
   const token = await gateway.mint({ sub: 'svc', scope: 'system/*.cruds' });
-  const port = gateway.gw.port;
+  return { upstream, token, port: gateway.gw.port };
+}
+
+t.test('a duplicate or malformed Host is refused with 400 on every route, before the upstream', async (t) => {
+  const { upstream, token, port } = await startHostGateway(t);
   const good = `127.0.0.1:${port}`;
   const form = 'grant_type=client_credentials';
   const patient = '{"resourceType":"Patient"}';
@@ -92,11 +97,7 @@ t.test('a duplicate or malformed Host is refused with 400 on every route, before
 });
 
 t.test('a missing Host is 400 on HTTP/1.1; HTTP/1.0 may omit it', async (t) => {
-  const upstream = await startFhirUpstream();
-  t.teardown(() => upstream.close());
-  const gateway = await startUpstreamGateway(t, { upstream: { url: upstream.baseUrl }, forwarder: 'undici' });
-  const token = await gateway.mint({ sub: 'svc', scope: 'system/*.cruds' });
-  const port = gateway.gw.port;
+  const { upstream, token, port } = await startHostGateway(t);
   for (const path of ['/Patient?name=x', '/oauth/token', '/.well-known/smart-configuration', '/healthz']) {
     const answer = await rawRequest(port, `GET ${path} HTTP/1.1\r\nAuthorization: Bearer ${token}\r\n\r\n`);
     t.equal(answer.status, 400, `${path} without Host on HTTP/1.1: 400`);

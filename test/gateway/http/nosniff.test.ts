@@ -1,7 +1,7 @@
 import t from 'tap';
 import { docPromises } from '../../support/doc-promises.js';
 import { freePort } from '../../support/free-port.js';
-import { clientToken } from '../../support/ops-helpers.js';
+import { basic, clientToken } from '../../support/ops-helpers.js';
 import { startScriptedUpstream } from '../../support/scripted-upstream.js';
 import { BACKEND_SECRET } from '../../support/stack.js';
 import { startUpstreamGateway } from '../../support/upstream-gateway.js';
@@ -15,7 +15,6 @@ import { startUpstreamGateway } from '../../support/upstream-gateway.js';
 
 const promises = docPromises('docs/production.md');
 
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 const formPost = (body: string, headers: Record<string, string> = {}): RequestInit => ({
   method: 'POST',
   headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },

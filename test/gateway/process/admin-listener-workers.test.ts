@@ -3,7 +3,7 @@ import { startFhirUpstream } from '../../../gateway/demo/fhir-upstream.js';
 import { docPromises } from '../../support/doc-promises.js';
 import { freePort } from '../../support/free-port.js';
 import { startGatewayProcess, waitFor } from '../../support/gateway-process.js';
-import { clientToken, metricValue } from '../../support/ops-helpers.js';
+import { clientToken, metricValue, statusesOnFreshConnections } from '../../support/ops-helpers.js';
 import { startRedisServerFor } from '../../support/redis-server.js';
 import { BACKEND_SECRET, baseRawConfig } from '../../support/stack.js';
 
@@ -43,15 +43,7 @@ t.test('server.workers: 2: the primary serves the admin port with every workerâ€
   t.notOk(readiness!.workers.some((w) => w.pid === gw.child.pid), 'neither is the primary');
 
   const token = await clientToken(gw.url, 'backend', BACKEND_SECRET, 'system/Patient.rs');
-  // New connection per request, so the primary deals them across the workers.
-  const statuses = await Promise.all(
-    Array.from({ length: 20 }, () =>
-      fetch(`${gw.url}/Patient/w1`, { headers: { authorization: `Bearer ${token}`, connection: 'close' } }).then(async (r) => {
-        await r.arrayBuffer();
-        return r.status;
-      }),
-    ),
-  );
+  const statuses = await statusesOnFreshConnections(gw.url, token, '/Patient/w1', 20);
   t.ok(statuses.every((s) => s === 200), 'all 20 reads succeed');
 
   // Were each scrape one worker's registry, the count would jump between that worker's share and the other's.

@@ -5,7 +5,7 @@ import { startFhirUpstream } from '../../../gateway/demo/fhir-upstream.js';
 import { freePort } from '../../support/free-port.js';
 import { startGatewayProcess, waitFor, type GatewayProcess } from '../../support/gateway-process.js';
 import { authorizeInBrowser } from '../../support/oauth-fixtures.js';
-import { clientToken, kidOf } from '../../support/ops-helpers.js';
+import { clientToken, kidOf, statusesOnFreshConnections } from '../../support/ops-helpers.js';
 import { startRedisServerFor } from '../../support/redis-server.js';
 import { BACKEND_SECRET, baseRawConfig } from '../../support/stack.js';
 
@@ -153,15 +153,7 @@ t.test('server.workers: 2 with Redis: two workers share one port; SIGTERM at the
   };
   await waitFor(allWorkersReady, 20_000, 'ready');
   const token = await clientToken(gw.url, 'backend', BACKEND_SECRET, 'system/Patient.rs');
-  // New connection per request (no keep-alive), so the primary deals them across the workers.
-  const statuses = await Promise.all(
-    Array.from({ length: 30 }, () =>
-      fetch(`${gw.url}/Patient/w1`, { headers: { authorization: `Bearer ${token}`, connection: 'close' } }).then(async (r) => {
-        await r.arrayBuffer();
-        return r.status;
-      }),
-    ),
-  );
+  const statuses = await statusesOnFreshConnections(gw.url, token, '/Patient/w1', 30);
   t.ok(statuses.every((s) => s === 200), `all 30 requests succeed (${[...new Set(statuses)].join(',')})`);
   gw.kill('SIGTERM');
   const exit = await gw.exited;

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startFhirUpstream } from '../../../gateway/demo/fhir-upstream.js';
 import { freePort } from '../../support/free-port.js';
 import { startGatewayProcess, waitFor } from '../../support/gateway-process.js';
@@ -14,6 +14,16 @@ import { BACKEND_SECRET, baseRawConfig } from '../../support/stack.js';
  * and a fatal error before the process exits.
  */
 
+/** The CLI-started gateway before a FHIR upstream holding Patient/log1, auditing to `auditDestination`. */
+async function startLoggingGateway(t: Test, auditDestination: string, nodeArgs: string[] = []) {
+  const upstream = await startFhirUpstream();
+  t.teardown(() => upstream.close());
+  await upstream.seed([{ resourceType: 'Patient', id: 'log1' }] as never);
+  const raw = baseRawConfig(await freePort(), upstream.baseUrl);
+  raw.audit = { enabled: true, destination: auditDestination };
+  return startGatewayProcess(t, { config: raw, nodeArgs });
+}
+
 async function oneRead(base: string, requestId: string): Promise<void> {
   const token = await clientToken(base, 'backend', BACKEND_SECRET, 'system/Patient.rs');
   const res = await fetch(`${base}/Patient/log1`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': requestId } });
@@ -22,15 +32,10 @@ async function oneRead(base: string, requestId: string): Promise<void> {
 }
 
 t.test('at low traffic a request line and its audit line appear within 1 s, with nobody else logging', async (t) => {
-  const upstream = await startFhirUpstream();
-  t.teardown(() => upstream.close());
-  await upstream.seed([{ resourceType: 'Patient', id: 'log1' }] as never);
   const dir = mkdtempSync(join(tmpdir(), 'fhirgw-audit-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const auditFile = join(dir, 'audit.jsonl');
-  const raw = baseRawConfig(await freePort(), upstream.baseUrl);
-  raw.audit = { enabled: true, destination: auditFile };
-  const gw = await startGatewayProcess(t, { config: raw });
+  const gw = await startLoggingGateway(t, auditFile);
   await new Promise((resolve) => setTimeout(resolve, 500));
 
   const sent = Date.now();
@@ -49,12 +54,7 @@ t.test('at low traffic a request line and its audit line appear within 1 s, with
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`${signal}: every buffered line is written before exit`, async (t) => {
-    const upstream = await startFhirUpstream();
-    t.teardown(() => upstream.close());
-    await upstream.seed([{ resourceType: 'Patient', id: 'log1' }] as never);
-    const raw = baseRawConfig(await freePort(), upstream.baseUrl);
-    raw.audit = { enabled: true, destination: 'stdout' };
-    const gw = await startGatewayProcess(t, { config: raw });
+    const gw = await startLoggingGateway(t, 'stdout');
     await oneRead(gw.url, `signal-${signal}`);
     // Straight away: the lines are most likely still in the buffer when the signal arrives.
     gw.kill(signal);
@@ -66,9 +66,6 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 t.test('a fatal error: logged as fatal, buffered lines written, exit 1', async (t) => {
-  const upstream = await startFhirUpstream();
-  t.teardown(() => upstream.close());
-  await upstream.seed([{ resourceType: 'Patient', id: 'log1' }] as never);
   const dir = mkdtempSync(join(tmpdir(), 'fhirgw-fatal-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // An error no code catches, thrown inside the gateway process on demand (a file appearing).
@@ -78,9 +75,7 @@ t.test('a fatal error: logged as fatal, buffered lines written, exit 1', async (
     breaker,
     `import { existsSync } from 'node:fs';\nconst timer = setInterval(() => { if (existsSync(${JSON.stringify(trigger)})) { clearInterval(timer); throw new Error('deliberately broken'); } }, 20);\ntimer.unref();\n`,
   );
-  const raw = baseRawConfig(await freePort(), upstream.baseUrl);
-  raw.audit = { enabled: true, destination: 'stdout' };
-  const gw = await startGatewayProcess(t, { config: raw, nodeArgs: ['--import', breaker] });
+  const gw = await startLoggingGateway(t, 'stdout', ['--import', breaker]);
   await oneRead(gw.url, 'before-fatal');
   writeFileSync(trigger, '');
   t.same(await gw.exited, { code: 1, signal: null }, 'exit code 1');

@@ -1,7 +1,5 @@
 import t from 'tap';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { chromium } from 'playwright-core';
+import { launchChromium, startLandingServer } from '../../../support/chromium.js';
 import { startFederation } from '../../../support/federation-fixtures.js';
 
 /**
@@ -12,22 +10,11 @@ import { startFederation } from '../../../support/federation-fixtures.js';
  * URL registered at the provider.
  */
 t.test('sign in and cancel at the provider in Chromium', async (t) => {
-  const callbacks: URL[] = [];
-  const gateway = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    if (url.pathname.startsWith('/oauth/callback/')) callbacks.push(url);
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Gateway</title><p>callback</p>');
-  });
-  await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => gateway.close(() => resolve())));
-  const publicUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
+  const gateway = await startLandingServer(t, (url) => url.pathname.startsWith('/oauth/callback/'));
+  const callbacks = gateway.landed;
 
-  const fed = await startFederation(t, { idp: { gatewayPublicUrl: publicUrl } });
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  t.teardown(() => browser.close());
+  const fed = await startFederation(t, { idp: { gatewayPublicUrl: gateway.origin } });
+  const browser = await launchChromium(t);
   const context = await browser.newContext();
   // The provider's development pages @import a web font; nothing leaves the machine.
   await context.route((url) => url.hostname !== '127.0.0.1', (route) => route.abort());
