@@ -1,7 +1,7 @@
 import pino from 'pino';
 
 /** The longest a written line may wait in memory before it reaches its destination. */
-export const LOG_FLUSH_INTERVAL_MS = 250;
+const LOG_FLUSH_INTERVAL_MS = 250;
 /** Under load, lines are handed on in batches of at least this many characters. */
 const BATCH_CHARS = 16 * 1024;
 
@@ -10,8 +10,6 @@ export interface LogDestination {
   stream: pino.DestinationStream & { flush(callback?: (err?: Error) => void): void };
   /** Writes whatever is buffered, now, before the process exits. */
   flushSync(): void;
-  /** Stops the flush timer (the stream itself stays usable). */
-  stop(): void;
 }
 
 /** Every destination made here, so a dying process can flush them all (see flushAllLogsSync). */
@@ -61,10 +59,6 @@ export function logDestination(target: string): LogDestination {
       } catch {
         // Nothing buffered, or the file is not open yet: nothing that could be written now.
       }
-    },
-    stop() {
-      clearInterval(timer);
-      open.delete(destination);
     },
   };
   open.add(destination);

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { IncludeFilter, ResourceCheck } from '../../authz/smart/access-decision.js';
 import { resourceCheckProblem } from '../../authz/smart/resource-check.js';
 import { withholdUnreadableIncludes } from '../../authz/smart/withheld-includes.js';
-import { exchangeBuffered, isJsonMediaType, parseJsonBody } from '../upstream/buffered-exchange.js';
+import { exchangeBuffered, isJsonMediaType, parseJsonText } from '../upstream/buffered-exchange.js';
 import type { UpstreamRequest } from '../upstream/forwarder.js';
 import type { OnBehalfOf, UpstreamSender } from '../upstream/upstream-client.js';
 import { mayHavePagingLink, rewriteJsonUrls } from './json-url-rewrite.js';
@@ -54,37 +54,39 @@ export async function inspectedExchange(x: InspectedExchange): Promise<Reply | R
     );
   }
 
-  const isJson = isJsonMediaType(response.headers) && response.bytes.length > 0;
-  let bytes = response.bytes;
+  // Decoded once: the check, the filter and the URL rewrite all read this text.
+  const text = isJsonMediaType(response.headers) && response.bytes.length > 0 ? response.bytes.toString('utf8') : undefined;
+  // What the client gets instead of the upstream's bytes, once something changed.
+  let edited: string | undefined;
   if ((x.checkResponse !== undefined || x.filterIncludes !== undefined) && response.bytes.length > 0) {
     // Only an answer that is checked or filtered is parsed: a Bundle whose URLs are merely rewritten is not.
-    let json = parseJsonBody(response.headers, response.bytes);
+    let json = text === undefined ? undefined : parseJsonText(text);
     if (json === undefined) return unprovable(x, 'the response is not JSON (ask for application/fhir+json)');
     if (x.filterIncludes !== undefined) {
       // Before the check: a withheld resource is not sent, so it cannot fail the check either.
       const filtered = withholdUnreadableIncludes(json, x.filterIncludes);
       if (filtered.withheld.length > 0) {
         json = filtered.body;
-        bytes = Buffer.from(JSON.stringify(json));
+        edited = JSON.stringify(json);
       }
     }
     const problem = x.checkResponse !== undefined ? resourceCheckProblem(json, x.checkResponse) : undefined;
     if (problem !== undefined) return unprovable(x, problem);
   }
 
-  if (isJson) {
-    const text = bytes.toString('utf8');
-    const signer = mayHavePagingLink(text) ? await x.signer() : undefined;
-    const rewritten = rewriteJsonUrls(text, {
+  if (text !== undefined) {
+    const current = edited ?? text;
+    const signer = mayHavePagingLink(current) ? await x.signer() : undefined;
+    const rewritten = rewriteJsonUrls(current, {
       upstreamBase: x.upstreamBase,
       publicBase: x.publicUrl,
       signPagingLink: (path, query) => (signer ? signer.signIfPaging(path, query, x.originalSearch, x.binding) : query),
     });
-    if (rewritten !== undefined) bytes = Buffer.from(rewritten);
+    if (rewritten !== undefined) edited = rewritten;
   }
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(response.headers)) if (!FRAMING.includes(name)) headers[name] = value;
-  return { status: response.status, headers, body: bytes };
+  return { status: response.status, headers, body: edited === undefined ? response.bytes : Buffer.from(edited) };
 }
 
 /** The response cannot be shown to satisfy the decision's instructions: refused, never passed through. */

@@ -1,3 +1,5 @@
+import { PAGING_TOKEN_PARAMETERS } from '../../authz/smart/fhir-request.js';
+import { isUnderBase } from '../upstream/response-headers.js';
 import { hasPagingHandle } from './paging-links.js';
 
 /** The upstream's base and the gateway's, with the hook that signs paging links. */
@@ -57,7 +59,8 @@ const QUOTE = 34;
 const SLASH = 47;
 const QUESTION = 63;
 const BACKSLASH = 92;
-const PAGING_HINT = /_getpages|_cursor|_page_token/;
+/** Any of the paging handles hasPagingHandle knows, anywhere in the text (the names are plain words: no regex escaping needed). */
+const PAGING_HINT = new RegExp(PAGING_TOKEN_PARAMETERS.join('|'));
 
 /** The public URL for a URL under the upstream base (the caller has checked it is one). */
 function publicUrl(url: string, rewrite: UrlRewrite): string {
@@ -71,12 +74,6 @@ function publicUrl(url: string, rewrite: UrlRewrite): string {
     if (hasPagingHandle(params)) query = rewrite.signPagingLink(path === '' ? '/' : path, params).toString();
   }
   return rewrite.publicBase + path + (query ? `?${query}` : '');
-}
-
-function isUnderBase(value: string, base: string): boolean {
-  if (!value.startsWith(base)) return false;
-  const next = value.charCodeAt(base.length);
-  return Number.isNaN(next) || next === SLASH || next === QUESTION;
 }
 
 /** The same rule on a parsed document, for text the scan cannot read; undefined when it is not JSON or nothing changed. */

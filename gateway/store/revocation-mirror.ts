@@ -158,8 +158,6 @@ export class RevocationMirror {
           } while (cursor !== '0' && !overflow);
         }
         // What arrived while loading stays: the copy is the union of both.
-        for (const [jti, expires] of this.revoked) if (!fresh.has(jti)) fresh.set(jti, expires);
-        this.revoked.clear();
         for (const [jti, expires] of fresh) this.revoked.set(jti, expires);
         this.overflowed = overflow || this.revoked.size > this.capacity;
         this.loaded = true;

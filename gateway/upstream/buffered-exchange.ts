@@ -32,8 +32,13 @@ export function isJsonMediaType(headers: IncomingHttpHeaders): boolean {
 /** The JSON a response carries, or undefined when it is not JSON (by media type and by parse). */
 export function parseJsonBody(headers: IncomingHttpHeaders, bytes: Buffer): unknown {
   if (!isJsonMediaType(headers) || bytes.length === 0) return undefined;
+  return parseJsonText(bytes.toString('utf8'));
+}
+
+/** The JSON a text holds, or undefined when it is not JSON. */
+export function parseJsonText(text: string): unknown {
   try {
-    return JSON.parse(bytes.toString('utf8')) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }

@@ -9,12 +9,19 @@ import { stripHopByHop } from './hop-by-hop.js';
 const ORIGIN_HEADERS = ['set-cookie'];
 const CORS_PREFIX = 'access-control-';
 
+const SLASH = 47;
+const QUESTION = 63;
+
+/** Whether a URL is the upstream's base or under it (followed by `/` or `?`): `http://up/fhirx` is not under `http://up/fhir`. */
+export function isUnderBase(value: string, base: string): boolean {
+  if (!value.startsWith(base)) return false;
+  const next = value.charCodeAt(base.length);
+  return Number.isNaN(next) || next === SLASH || next === QUESTION;
+}
+
 /** Removes the upstream's base URL from a URL that would otherwise reveal it to the client. */
 function rewriteUpstreamUrl(value: string, upstreamBase: string, publicBase: string): string {
-  if (value === upstreamBase || value.startsWith(upstreamBase + '/') || value.startsWith(upstreamBase + '?')) {
-    return publicBase + value.slice(upstreamBase.length);
-  }
-  return value;
+  return isUnderBase(value, upstreamBase) ? publicBase + value.slice(upstreamBase.length) : value;
 }
 
 /**
